@@ -1,0 +1,111 @@
+"""The application factory: routes, resources opened and closed in cleanup_ctx, no import work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from bot.appkeys import INBOX, SERVICES, SETTINGS, WORKER
+from bot.config import Settings
+from bot.forge.factory import create_forge
+from bot.handlers import handle_inbox_row
+from bot.intake import handle_webhook
+from bot.logs import get_logger, log_event
+from bot.services import Services
+from bot.store import open_database
+from bot.store.inbox import InboxRow
+from bot.worker import InboxWorker
+
+logger = get_logger("app")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def never_500(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unexpected errors become a short 503 with no traceback; HTTP errors pass unchanged."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:  # noqa: BLE001
+        logger.exception("request failed", extra={"fields": {"path": request.path}})
+        return web.json_response(
+            {"status": 503, "reason": "temporarily unable to handle the request"}, status=503
+        )
+
+
+def build_forges(services: Services, session: aiohttp.ClientSession) -> None:
+    for forge_config in services.settings.forges:
+        token = forge_config.token.get_secret_value() if forge_config.token else None
+        private_key = (
+            forge_config.private_key.get_secret_value() if forge_config.private_key else None
+        )
+        try:
+            forge = create_forge(
+                name=forge_config.name,
+                kind=forge_config.kind,
+                session=session,
+                api_url=forge_config.effective_api_url,
+                token=token,
+                bot_login=forge_config.bot_login,
+                app_id=forge_config.app_id,
+                private_key_pem=private_key,
+            )
+        except ValueError as error:
+            log_event(
+                logger, logging.WARNING, "forge API disabled", forge=forge_config.name,
+                reason=str(error),
+            )
+            continue
+        services.add_forge(forge)
+
+
+async def resources(app: web.Application) -> AsyncIterator[None]:
+    """Open the database, HTTP session, forge clients and the worker; close them in reverse."""
+    settings = app[SETTINGS]
+    database = await open_database(settings.database.path)
+    session = aiohttp.ClientSession(headers={"User-Agent": "agent-dispatch-bot"})
+    services = Services.from_database(settings, database)
+    build_forges(services, session)
+
+    async def handle_row(row: InboxRow) -> str:
+        return await handle_inbox_row(services, row)
+
+    worker = InboxWorker(services.inbox, handle_row)
+    app[SERVICES] = services
+    app[INBOX] = services.inbox
+    app[WORKER] = worker
+    await worker.start()
+    log_event(logger, logging.INFO, "started", forges=",".join(services.forges))
+    try:
+        yield
+    finally:
+        await worker.drain()
+        await session.close()
+        await database.close()
+        log_event(logger, logging.INFO, "stopped")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        healthy = await request.app[SERVICES].database.ping()
+    except Exception:  # noqa: BLE001
+        healthy = False
+    if healthy:
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "database unavailable"}, status=503)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes + 1, middlewares=[never_500]
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(resources)
+    app.router.add_post("/webhook/{forge}", handle_webhook)
+    app.router.add_get("/healthz", healthz)
+    return app

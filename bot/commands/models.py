@@ -1,0 +1,64 @@
+"""Typed results of parsing slash commands, and the context the parser needs."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_TEMPLATES: frozenset[str] = frozenset({"coding", "conventions", "security", "review"})
+
+
+class DispatchArgs(BaseModel):
+    """The arguments of one `/dispatch` command."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str | None = None  # agent base, lower case; None = the configured default
+    model: str | None = None  # the part after ':' in AGENT:MODEL
+    template: str | None = None
+    persona: str | None = None
+    plan: str | None = None
+    base: str | None = None  # branch to start from
+    timeout_minutes: int | None = None
+    variables: dict[str, str] = Field(default_factory=dict)  # from var.NAME=VALUE
+    instructions: str = ""  # empty = use the issue title and body as the task
+
+
+class Command(BaseModel):
+    """One recognised, well-formed command found in a comment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # "dispatch" | "review" | "answer" | "retry" | "cancel" | "status" | "help"
+    line: str  # the command line as typed (stripped), for quoting in replies
+    dispatch: DispatchArgs | None = None  # for dispatch
+    agent_spec: str | None = None  # for review, e.g. "codex:review"
+    text: str = ""  # for answer
+
+
+class CommandError(BaseModel):
+    """A recognised command whose arguments are wrong; reply with the message and usage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    line: str
+    message: str  # one line, says what was wrong
+    usage: str  # the command's usage string, e.g. "/review [AGENT]"
+
+
+class ParseContext(BaseModel):
+    """What the parser validates against: configured agents and templates, and where it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    known_agents: frozenset[str]
+    known_templates: frozenset[str] = DEFAULT_TEMPLATES
+    is_pull_request: bool = False
+
+    def agent_bases(self) -> frozenset[str]:
+        """The known agent bases in lower case (a ':model' suffix, if given, is dropped)."""
+        return frozenset(agent.split(":", 1)[0].lower() for agent in self.known_agents)
+
+
+class ArgumentError(ValueError):
+    """Raised inside argument parsers for bad arguments; turned into a CommandError."""

@@ -1,0 +1,1 @@
+"""The dispatch engine: agents, runtimes, workspaces, prompts and the scheduler."""

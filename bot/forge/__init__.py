@@ -1,0 +1,1 @@
+"""Forge adapters: one per forge kind, all behind the `Forge` protocol."""

@@ -1,0 +1,94 @@
+"""`POST /webhook/{forge}`: verify, store in the inbox, acknowledge with 202 (DESIGN §2)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from aiohttp import web
+
+from bot.appkeys import INBOX, SETTINGS, WORKER
+from bot.events import IgnoredEvent, PayloadError, PingEvent
+from bot.logs import get_logger, log_event
+from bot.normalise import normalise
+from bot.signatures import signature_is_valid
+
+logger = get_logger("intake")
+
+
+def _reply(status: int, reason: str) -> web.Response:
+    return web.json_response({"status": status, "reason": reason}, status=status)
+
+
+def _event_type(request: web.Request) -> str | None:
+    return request.headers.get("X-Forgejo-Event-Type") or request.headers.get(
+        "X-Gitea-Event-Type"
+    )
+
+
+async def handle_webhook(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    forge_name = request.match_info["forge"]
+    forge = request.app[SETTINGS].forge(forge_name)
+    if forge is None or forge.webhook_secret is None:
+        return _reply(404, f"unknown forge {forge_name!r}")
+    content_type = request.content_type
+    if content_type != "application/json":
+        return _reply(415, f"content type must be application/json, not {content_type!r}")
+    limit = request.app[SETTINGS].server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _reply(413, f"body larger than {limit} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _reply(413, f"body larger than {limit} bytes")
+    if len(body) > limit:
+        return _reply(413, f"body larger than {limit} bytes")
+    if not signature_is_valid(forge.webhook_secret.get_secret_value(), body, request.headers):
+        log_event(logger, logging.WARNING, "signature rejected", forge=forge_name)
+        return _reply(401, "missing or wrong signature")
+
+    event_name = request.headers.get("X-GitHub-Event", "").strip()
+    delivery_id = request.headers.get("X-GitHub-Delivery", "").strip()
+    if not event_name:
+        return _reply(400, "missing X-GitHub-Event header")
+    if not delivery_id or len(delivery_id) > 200:
+        return _reply(400, "missing or oversized X-GitHub-Delivery header")
+    event_type = _event_type(request)
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        return _reply(400, f"malformed JSON: {str(error).splitlines()[0][:200]}")
+    try:
+        event = normalise(
+            forge=forge_name,
+            forge_kind=forge.kind,
+            event_name=event_name,
+            event_type=event_type,
+            payload=payload,
+            delivery_id=delivery_id,
+        )
+    except PayloadError as error:
+        return _reply(400, f"payload: {str(error).splitlines()[0][:300]}")
+    fields = {"delivery": delivery_id, "forge": forge_name, "github_event": event_name}
+    if isinstance(event, PingEvent):
+        log_event(logger, logging.INFO, "ping", **fields)
+        return web.Response(status=200, text="pong")
+    if isinstance(event, IgnoredEvent):
+        log_event(logger, logging.DEBUG, "ignored", reason=event.reason, **fields)
+        return _reply(202, f"ignored: {event.reason}")
+    row_id = await request.app[INBOX].add(forge_name, delivery_id, event_name, event_type, body)
+    if row_id is None:
+        log_event(logger, logging.INFO, "duplicate delivery", **fields)
+        return _reply(200, "duplicate delivery: already received")
+    request.app[WORKER].submit(row_id)
+    log_event(
+        logger,
+        logging.INFO,
+        "accepted",
+        inbox_id=row_id,
+        milliseconds=round((time.perf_counter() - started) * 1000, 2),
+        **fields,
+    )
+    return _reply(202, "accepted")

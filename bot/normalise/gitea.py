@@ -1,0 +1,185 @@
+"""Gitea and Forgejo webhook payloads (one shared dialect) to normalised events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from bot.events import CommentEvent, CommentKind, LabelEvent, NormalisedEvent
+from bot.normalise.common import (
+    Context,
+    Raw,
+    RawChanges,
+    RawComment,
+    RawIssue,
+    RawPullRequest,
+    RawRepository,
+    RawUser,
+    action_of,
+    base_fields,
+    build,
+    ignored,
+    issue_fields,
+    label_names,
+    parse,
+    previous_body,
+    pull_request_fields,
+    short,
+    synthetic_comment_id,
+)
+
+_COMMENT_ACTIONS = ("created", "edited")
+_LABEL_ACTIONS = ("label_updated", "label_cleared")
+# `X-GitHub-Event` of a submitted review (HookEventType.Event() in Gitea/Forgejo).
+_REVIEW_EVENTS = frozenset(
+    {"pull_request_approved", "pull_request_rejected", "pull_request_comment"}
+)
+# `X-Gitea-Event-Type` / `X-Forgejo-Event-Type` of a submitted review.
+_REVIEW_SUBTYPES = frozenset(
+    {"pull_request_review_approved", "pull_request_review_rejected", "pull_request_review_comment"}
+)
+_REVIEWED = "reviewed"  # the action of every review delivery (api.HookIssueReviewed)
+
+
+class _CommentPayload(Raw):
+    issue: RawIssue
+    comment: RawComment
+    repository: RawRepository
+    changes: RawChanges | None = None
+    is_pull: bool | None = None  # absent on older Gitea
+    pull_request: RawPullRequest | None = None  # not sent today; read if a version adds it
+
+
+class _Review(Raw):
+    type: str | None = None
+    content: str | None = None
+    id: int | None = Field(default=None, gt=0)  # not sent today; used if a version adds it
+
+
+class _ReviewPayload(Raw):
+    pull_request: RawPullRequest
+    review: _Review
+    repository: RawRepository
+    sender: RawUser
+
+
+class _IssueLabelPayload(Raw):
+    issue: RawIssue
+    repository: RawRepository
+    sender: RawUser
+
+
+class _PullRequestLabelPayload(Raw):
+    pull_request: RawPullRequest
+    repository: RawRepository
+    sender: RawUser
+
+
+def _comment(ctx: Context, event_type: str | None, payload: dict[str, Any]) -> NormalisedEvent:
+    what = "issue_comment"
+    action = action_of(payload, what)
+    if action not in _COMMENT_ACTIONS:
+        return ignored(f"{what} action {short(action)} carries no trigger")
+    raw = parse(_CommentPayload, payload, what)
+    fields = issue_fields(raw.issue)
+    if not fields["html_url"] and raw.comment.html_url:
+        # Issues of older Gitea versions carry no `html_url`; the comment's has it.
+        fields["html_url"] = raw.comment.html_url.partition("#")[0]
+    if raw.pull_request is not None:
+        pr_fields = pull_request_fields(raw.pull_request)
+        fields["pull_request_head"] = pr_fields["pull_request_head"]
+        fields["pull_request_base_ref"] = pr_fields["pull_request_base_ref"]
+    is_pr = (
+        raw.is_pull is True
+        or event_type == "pull_request_comment"
+        or raw.issue.pull_request is not None
+        or raw.pull_request is not None
+    )
+    fields["is_pull_request"] = is_pr
+    return build(
+        CommentEvent,
+        what,
+        **base_fields(ctx, raw.repository, raw.comment.user),
+        **fields,
+        action=action,
+        comment_kind=CommentKind.PULL_REQUEST if is_pr else CommentKind.ISSUE,
+        comment_id=raw.comment.id,
+        comment_body=raw.comment.body or "",
+        previous_body=previous_body(raw.changes) if action == "edited" else None,
+    )
+
+
+def _review(ctx: Context, event_name: str, payload: dict[str, Any]) -> NormalisedEvent:
+    what = event_name
+    action = action_of(payload, what)
+    if action != _REVIEWED:
+        return ignored(f"{short(what)} action {short(action)} carries no trigger")
+    raw = parse(_ReviewPayload, payload, short(what))
+    content = raw.review.content or ""
+    if not content.strip():
+        return ignored("review without a body carries no trigger")
+    fields = pull_request_fields(raw.pull_request)
+    head = fields["pull_request_head"]
+    # Gitea/Forgejo send no id for a review: derive a stable one (see synthetic_comment_id).
+    comment_id = raw.review.id or synthetic_comment_id(
+        raw.repository.full_name,
+        raw.pull_request.number,
+        raw.sender.login,
+        raw.review.type or event_name,
+        head.sha if head is not None else "",
+        content,
+    )
+    return build(
+        CommentEvent,
+        short(what),
+        **base_fields(ctx, raw.repository, raw.sender),
+        **fields,
+        action="created",
+        comment_kind=CommentKind.REVIEW,
+        comment_id=comment_id,
+        comment_body=content,
+    )
+
+
+def _labels(ctx: Context, event_name: str, payload: dict[str, Any]) -> NormalisedEvent:
+    what = event_name
+    action = action_of(payload, what)
+    if action not in _LABEL_ACTIONS:
+        return ignored(f"{what} action {short(action)} carries no trigger")
+    fields: dict[str, Any]
+    if event_name == "pull_request":
+        pr = parse(_PullRequestLabelPayload, payload, what)
+        fields = {
+            **base_fields(ctx, pr.repository, pr.sender),
+            **pull_request_fields(pr.pull_request),
+        }
+        current = label_names(pr.pull_request.labels)
+    else:
+        issue = parse(_IssueLabelPayload, payload, what)
+        fields = {**base_fields(ctx, issue.repository, issue.sender), **issue_fields(issue.issue)}
+        current = label_names(issue.issue.labels)
+    if action == "label_cleared":
+        current = ()
+    return build(LabelEvent, what, **fields, current_labels=current, labels_are_snapshot=True)
+
+
+def _is_review(event_name: str, event_type: str | None, payload: dict[str, Any]) -> bool:
+    if event_name in _REVIEW_EVENTS or event_type in _REVIEW_SUBTYPES:
+        return True
+    # Older Gitea sent a "comment" review as event `issue_comment`, sub-type
+    # `pull_request_comment`, with the review payload (action `reviewed`, no `comment`).
+    return event_name == "issue_comment" and payload.get("action") == _REVIEWED
+
+
+def normalise_gitea(
+    ctx: Context, event_name: str, event_type: str | None, payload: dict[str, Any]
+) -> NormalisedEvent:
+    """Normalise one Gitea or Forgejo delivery (`ping` is handled by the caller)."""
+    if _is_review(event_name, event_type, payload):
+        return _review(ctx, event_name, payload)
+    if event_name == "issue_comment":
+        return _comment(ctx, event_type, payload)
+    if event_name in ("issues", "pull_request"):
+        return _labels(ctx, event_name, payload)
+    return ignored(f"{ctx.forge_kind.value} event {short(event_name)} carries no trigger")

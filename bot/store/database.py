@@ -1,0 +1,71 @@
+"""The aiosqlite connection, its pragmas and the migration runner."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from bot.store.migrations import MIGRATIONS
+
+
+class Database:
+    """One shared connection; aiosqlite serialises statements on its own thread."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.connection = connection
+
+    async def execute(self, sql: str, parameters: tuple | dict = ()) -> aiosqlite.Cursor:
+        cursor = await self.connection.execute(sql, parameters)
+        await self.connection.commit()
+        return cursor
+
+    async def fetch_one(self, sql: str, parameters: tuple | dict = ()) -> aiosqlite.Row | None:
+        async with self.connection.execute(sql, parameters) as cursor:
+            return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, parameters: tuple | dict = ()) -> list[aiosqlite.Row]:
+        async with self.connection.execute(sql, parameters) as cursor:
+            return list(await cursor.fetchall())
+
+    async def ping(self) -> bool:
+        row = await self.fetch_one("SELECT 1")
+        return row is not None
+
+    async def schema_version(self) -> int:
+        row = await self.fetch_one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def migrate(database: Database) -> int:
+    """Apply the migrations the file has not seen; return the resulting version."""
+    version = await database.schema_version()
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        await database.connection.executescript(
+            f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+        )
+    return await database.schema_version()
+
+
+async def open_database(path: Path | str) -> Database:
+    """Open (creating folders as needed) and migrate the database at `path`."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = await aiosqlite.connect(str(path))
+    connection.row_factory = aiosqlite.Row
+    await connection.execute("PRAGMA journal_mode=WAL")
+    await connection.execute("PRAGMA synchronous=NORMAL")
+    await connection.execute("PRAGMA foreign_keys=ON")
+    await connection.execute("PRAGMA busy_timeout=5000")
+    database = Database(connection)
+    await migrate(database)
+    return database
+
+
+def now() -> float:
+    """Wall-clock seconds; one place so tests can reason about stored times."""
+    return time.time()

@@ -1,0 +1,93 @@
+"""The webhook inbox: every accepted delivery is stored before it is acknowledged."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+
+from bot.store.database import Database, now
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    forge: str
+    delivery_id: str
+    event: str
+    event_type: str | None
+    body: bytes
+
+
+class Inbox:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def add(
+        self, forge: str, delivery_id: str, event: str, event_type: str | None, body: bytes
+    ) -> int | None:
+        """Store a delivery; return its row id, or None when this delivery id was seen before."""
+        try:
+            cursor = await self.database.execute(
+                "INSERT INTO inbox (forge, delivery_id, event, event_type, body, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (forge, delivery_id, event, event_type, body, now()),
+            )
+        except sqlite3.IntegrityError:
+            return None
+        return cursor.lastrowid
+
+    async def get(self, row_id: int) -> InboxRow | None:
+        row = await self.database.fetch_one(
+            "SELECT id, forge, delivery_id, event, event_type, body FROM inbox WHERE id = ?",
+            (row_id,),
+        )
+        return InboxRow(*row) if row else None
+
+    async def unprocessed(self) -> list[InboxRow]:
+        rows = await self.database.fetch_all(
+            "SELECT id, forge, delivery_id, event, event_type, body FROM inbox"
+            " WHERE processed_at IS NULL ORDER BY id"
+        )
+        return [InboxRow(*row) for row in rows]
+
+    async def mark_processed(self, row_id: int, outcome: str, error: str | None = None) -> None:
+        await self.database.execute(
+            "UPDATE inbox SET processed_at = ?, outcome = ?, error = ? WHERE id = ?",
+            (now(), outcome, error, row_id),
+        )
+
+    async def outcome(self, forge: str, delivery_id: str) -> str | None:
+        row = await self.database.fetch_one(
+            "SELECT outcome FROM inbox WHERE forge = ? AND delivery_id = ?", (forge, delivery_id)
+        )
+        return row[0] if row else None
+
+    async def claim_comment_action(
+        self,
+        forge: str,
+        comment_kind: str,
+        comment_id: int,
+        action: str,
+        body: str,
+        delivery_id: str,
+    ) -> bool:
+        """Record a comment action; False when another delivery carried it before (a replay)."""
+        body_hash = hashlib.sha256(body.encode()).hexdigest()
+        try:
+            await self.database.execute(
+                "INSERT INTO comment_actions"
+                " (forge, comment_kind, comment_id, action, body_hash, delivery_id, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (forge, comment_kind, comment_id, action, body_hash, delivery_id, now()),
+            )
+        except sqlite3.IntegrityError:
+            # Seen before: a replay, unless it is this same delivery being re-processed after
+            # a crash, which must go on where it stopped.
+            row = await self.database.fetch_one(
+                "SELECT delivery_id FROM comment_actions WHERE forge = ? AND comment_kind = ?"
+                " AND comment_id = ? AND action = ? AND body_hash = ?",
+                (forge, comment_kind, comment_id, action, body_hash),
+            )
+            return row is not None and row[0] == delivery_id
+        return True

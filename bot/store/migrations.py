@@ -1,0 +1,98 @@
+"""Versioned schema migrations; each entry runs once, in order, inside one transaction."""
+
+MIGRATIONS: list[str] = [
+    # 1: the foundation schema.
+    """
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        forge TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        event_type TEXT,
+        body BLOB NOT NULL,
+        received_at REAL NOT NULL,
+        processed_at REAL,
+        outcome TEXT,
+        error TEXT,
+        UNIQUE (forge, delivery_id)
+    );
+    CREATE INDEX inbox_unprocessed ON inbox (processed_at) WHERE processed_at IS NULL;
+
+    CREATE TABLE comment_actions (
+        forge TEXT NOT NULL,
+        comment_kind TEXT NOT NULL,
+        comment_id INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (forge, comment_kind, comment_id, action, body_hash)
+    );
+
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        forge TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        is_pull_request INTEGER NOT NULL DEFAULT 0,
+        agent TEXT NOT NULL,
+        model TEXT,
+        template TEXT NOT NULL DEFAULT 'coding',
+        options TEXT NOT NULL DEFAULT '{}',
+        trigger TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        task TEXT NOT NULL DEFAULT '',
+        instructions TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'queued',
+        reason TEXT,
+        question TEXT,
+        answer TEXT,
+        exit_code INTEGER,
+        workspace_path TEXT,
+        branch TEXT,
+        base_branch TEXT,
+        base_sha TEXT,
+        pr_url TEXT,
+        runtime TEXT,
+        container_name TEXT,
+        pid INTEGER,
+        handle TEXT,
+        timeout_minutes INTEGER,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        status_comment_id INTEGER,
+        trigger_comment_id INTEGER,
+        trigger_comment_kind TEXT,
+        command_line TEXT,
+        delivery_id TEXT,
+        resumed_from INTEGER REFERENCES runs (id),
+        clone_url TEXT,
+        CHECK (state IN ('queued', 'running', 'completed', 'blocked', 'failed', 'cancelled'))
+    );
+    CREATE INDEX runs_by_issue ON runs (forge, repo, number, id);
+    CREATE INDEX runs_by_state ON runs (state, id);
+
+    CREATE TABLE label_snapshots (
+        forge TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        labels TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (forge, repo, number)
+    );
+
+    CREATE TABLE pool_backoff (
+        pool TEXT PRIMARY KEY,
+        failure_count INTEGER NOT NULL DEFAULT 0,
+        paused_until REAL,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE flags (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+]

@@ -1,0 +1,296 @@
+"""Tests for slash-command parsing, edit detection and `/help` generation."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.commands import (
+    REGISTRY,
+    Command,
+    CommandError,
+    ParseContext,
+    commands_added_by_edit,
+    parse_comment,
+    render_help,
+    render_usage,
+)
+
+AGENTS = frozenset({"codex", "claude", "gemini", "coderabbit", "local"})
+ON_ISSUE = ParseContext(known_agents=AGENTS)
+ON_PR = ParseContext(known_agents=AGENTS, is_pull_request=True)
+CLAUDE_ONLY_PR = ParseContext(known_agents=frozenset({"claude"}), is_pull_request=True)
+
+
+def names(body: str, context: ParseContext = ON_PR) -> list[str]:
+    """The names of the commands (and errors) found in body."""
+    return [parsed.name for parsed in parse_comment(body, context)]
+
+
+def single_command(body: str, context: ParseContext = ON_PR) -> Command:
+    """The one well-formed command in body."""
+    [parsed] = parse_comment(body, context)
+    assert isinstance(parsed, Command), parsed
+    return parsed
+
+
+def single_error(body: str, context: ParseContext = ON_PR) -> CommandError:
+    """The one command error in body."""
+    [parsed] = parse_comment(body, context)
+    assert isinstance(parsed, CommandError), parsed
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("/status", ["status"]),
+        ("  /STATUS", ["status"]),
+        ("please\n/retry\nthanks", ["retry"]),
+        ("/cancel\n/dispatch claude\n/status", ["cancel", "dispatch", "status"]),
+        ("/help me please", ["help"]),
+        ("/status\r\n/retry\r\n", ["status", "retry"]),
+        ("see /status", []),
+        ("- /status", []),
+        ("> /status", []),
+        ("  > /dispatch codex", []),
+        ("```\n/status\n```", []),
+        ("~~~\n/status\n~~~\n/retry", ["retry"]),
+        ("    ```python\n    /status\n    ```\n/cancel", ["cancel"]),
+        ("````\n```\n/status\n````\n/retry", ["retry"]),
+        ("```\n/status\n~~~\n/retry", []),  # unclosed fence runs to the end
+        ("```inline``` code\n/status", ["status"]),
+        ("/dispatch go\n```\n/cancel\n```\n/status", ["dispatch", "status"]),
+        ("/usr/bin/env python", []),
+        ("/https://example.org", []),
+        ("/deploy production", []),
+        ("/lgtm", []),
+        ("/status/", []),
+        ("", []),
+    ],
+)
+def test_which_lines_are_commands(body: str, expected: list[str]) -> None:
+    assert names(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("/dispatch", {"agent": None, "model": None, "instructions": ""}),
+        ("/dispatch codex", {"agent": "codex", "model": None, "instructions": ""}),
+        ("/dispatch Codex:gpt-5.4-mini", {"agent": "codex", "model": "gpt-5.4-mini"}),
+        ("/dispatch local:qwen2.5-coder:32b", {"agent": "local", "model": "qwen2.5-coder:32b"}),
+        ("/dispatch fix the flaky test", {"agent": None, "instructions": "fix the flaky test"}),
+        ("/dispatch claude fix it", {"agent": "claude", "instructions": "fix it"}),
+        ("/dispatch fix the user's bug", {"agent": None, "instructions": "fix the user's bug"}),
+        ("/dispatch https://x.org down", {"agent": None, "instructions": "https://x.org down"}),
+        ("/dispatch fix: the test", {"agent": None, "instructions": "fix: the test"}),
+        ("/dispatch codex make a=b work", {"agent": "codex", "instructions": "make a=b work"}),
+        ("/dispatch timeout=5", {"timeout_minutes": 5, "instructions": ""}),
+        ("/dispatch TIMEOUT=1440", {"timeout_minutes": 1440}),
+        ("/dispatch persona='say \"hi\"'", {"persona": 'say "hi"'}),
+        ('/dispatch persona="a \\"b\\""', {"persona": 'a "b"'}),
+        ("/dispatch persona=a\\ b", {"persona": "a b"}),
+        ("/dispatch base=feature/x-1", {"base": "feature/x-1"}),
+        ("/dispatch template=coding", {"template": "coding"}),
+        ("/dispatch\nline one\nline two", {"instructions": "line one\nline two"}),
+        ("/dispatch first\nsecond\n\n\n/status", {"instructions": "first\nsecond"}),
+        ("/dispatch codex\n\n  indented\n", {"instructions": "  indented"}),
+        ("/dispatch go\n```\n/status\n```\nend", {"instructions": "go\n```\n/status\n```\nend"}),
+        ("/dispatch go\n```\n/retry", {"instructions": "go\n```\n/retry"}),
+        ("/dispatch go\n/deploy now\n/usr/bin", {"instructions": "go\n/deploy now\n/usr/bin"}),
+        ("/dispatch go\n> quoted error\n/status", {"instructions": "go\n> quoted error"}),
+    ],
+)
+def test_dispatch_arguments(body: str, expected: dict[str, object]) -> None:
+    [first, *_] = parse_comment(body, ON_PR)  # the first command; a later one ends its text
+    assert isinstance(first, Command) and first.dispatch is not None
+    assert {field: getattr(first.dispatch, field) for field in expected} == expected
+
+
+def test_dispatch_options() -> None:
+    body = (
+        '/dispatch codex:gpt-5 template=security persona="careful reviewer" plan=audit'
+        " base=release/2.x timeout=30 var.TICKET='OPS 12' var.empty= Timeout_note stays\nmore"
+    )
+    command = single_command(body)
+    args = command.dispatch
+    assert args is not None
+    assert args.agent == "codex" and args.model == "gpt-5"
+    assert args.template == "security"
+    assert args.persona == "careful reviewer"
+    assert args.plan == "audit"
+    assert args.base == "release/2.x"
+    assert args.timeout_minutes == 30
+    assert args.variables == {"TICKET": "OPS 12", "empty": ""}
+    assert args.instructions == "Timeout_note stays\nmore"
+    assert command.line == body.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "message_part"),
+    [
+        ("/dispatch nope:gpt-5", "unknown agent 'nope'"),
+        ("/dispatch codex: fix", "bad or empty model"),
+        ("/dispatch colour=red", "unknown option 'colour'"),
+        ("/dispatch codex model=x fix", "unknown option 'model'"),
+        ("/dispatch var.1x=y", "invalid variable name '1x'"),
+        ("/dispatch timeout=" + "9" * 5000, "timeout"),
+        ("/dispatch timeout=5 timeout=6", "given twice"),
+        ("/dispatch var.A=1 var.A=2", "given twice"),
+        ("/dispatch base=", "needs a value"),
+        *[(f"/dispatch timeout={bad}", f"timeout '{bad}'") for bad in ("0", "1441", "ten", "-5")],
+        *[
+            (f"/dispatch base={bad}", "not a valid branch name")
+            for bad in ("a..b", "-rf", "/abs", "'has space'", "x~1", "a:b", "x.lock", "feat/")
+        ],
+        ("/dispatch template=fancy", "unknown template 'fancy'"),
+        ('/dispatch persona="unclosed value', 'unclosed " quote'),
+        ("/dispatch persona=don't", "unclosed ' quote"),
+    ],
+)
+def test_dispatch_bad_arguments_are_reported_with_usage(body: str, message_part: str) -> None:
+    error = single_error(body)
+    assert error.name == "dispatch"
+    assert message_part in error.message
+    assert "\n" not in error.message
+    assert error.usage == REGISTRY["dispatch"].usage
+    assert error.line == body
+
+
+def test_errors_list_what_is_allowed() -> None:
+    assert all(agent in single_error("/dispatch nope:x").message for agent in AGENTS)
+    message = single_error("/dispatch colour=red").message
+    assert all(key in message for key in ("template", "persona", "plan", "base", "var.NAME"))
+
+
+def test_agents_and_templates_are_validated_against_the_context_only() -> None:
+    mine = ParseContext(known_agents=frozenset({"mybot"}), known_templates=frozenset({"mine"}))
+    args = single_command("/dispatch mybot:large template=mine", mine).dispatch
+    assert args is not None and (args.agent, args.template) == ("mybot", "mine")
+    assert "unknown agent 'codex'" in single_error("/dispatch codex:x", mine).message
+
+
+@pytest.mark.parametrize(
+    ("body", "context", "expected"),
+    [
+        ("/review", ON_PR, "codex:review"),
+        ("/review codex", ON_PR, "codex:review"),
+        ("/review codex:review", ON_PR, "codex:review"),
+        ("/review CodeRabbit", ON_PR, "coderabbit"),
+        ("/review coderabbit:security", ON_PR, "coderabbit:security"),
+        ("/review", ON_ISSUE, "error: only on pull requests"),
+        ("/review coderabbit", ON_ISSUE, "error: only on pull requests"),
+        ("/review claude", ON_PR, "error: 'claude' is not a review agent"),
+        ("/review codex:gpt-5", ON_PR, "error: not a review agent"),
+        ("/review coderabbit:", ON_PR, "error: not a review agent"),
+        ("/review codex please", ON_PR, "error: at most one argument"),
+        ("/review", CLAUDE_ONLY_PR, "error: not configured"),
+    ],
+)
+def test_review(body: str, context: ParseContext, expected: str) -> None:
+    [parsed] = parse_comment(body, context)
+    if isinstance(parsed, Command):
+        assert parsed.agent_spec == expected
+    else:
+        assert expected.removeprefix("error: ") in parsed.message
+        assert parsed.usage == "/review [AGENT]"
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ("/answer use postgres", "use postgres"),
+        ("/answer\nuse postgres\nversion 16\n\n/status", "use postgres\nversion 16"),
+        ("/answer see:\n```\nSELECT 1;\n/cancel\n```", "see:\n```\nSELECT 1;\n/cancel\n```"),
+        ("/answer", None),
+        ("/answer   \n\n", None),
+        ("/answer\n/status", None),
+    ],
+)
+def test_answer(body: str, text: str | None) -> None:
+    [first, *_] = parse_comment(body, ON_ISSUE)
+    if text is None:
+        assert isinstance(first, CommandError) and first.usage == "/answer TEXT…"
+    else:
+        assert isinstance(first, Command) and first.text == text
+
+
+@pytest.mark.parametrize("name", ["retry", "cancel", "status", "help"])
+def test_commands_without_arguments_ignore_extra_words(name: str) -> None:
+    command = single_command(f"/{name} now please\nand more", ON_ISSUE)
+    assert command.name == name
+    assert command.line == f"/{name} now please"
+
+
+def test_several_commands_run_in_order_with_errors_in_place() -> None:
+    parsed = parse_comment("/dispatch nope:x\n/status\n/review\n/unknown\n/answer yes", ON_ISSUE)
+    kinds = [f"{item.name}:{'ok' if isinstance(item, Command) else 'error'}" for item in parsed]
+    assert kinds == ["dispatch:error", "status:ok", "review:error", "answer:ok"]
+
+
+@pytest.mark.parametrize(
+    ("previous", "new", "added"),
+    [
+        ("/status", "/status", []),
+        ("/status", "/status\n/retry", ["/retry"]),
+        ("", "/dispatch codex fix it", ["/dispatch codex fix it"]),
+        ("/dispatch codex fix it", "/dispatch   codex fix it\nmore details", []),
+        ("/DISPATCH codex fix it", "/dispatch codex fix it", []),
+        ("/dispatch codex fix it", "/dispatch claude fix it", ["/dispatch claude fix it"]),
+        ("/status", "/status\n/status", ["/status"]),
+        ("```\n/status\n```", "/status", ["/status"]),
+        ("/status\n/retry", "/retry", []),
+        ("/dispatch nope:x", "/dispatch nope:x\nfixed typo", []),
+        ("typo /stauts", "/status", ["/status"]),
+    ],
+)
+def test_commands_added_by_edit(previous: str, new: str, added: list[str]) -> None:
+    result = commands_added_by_edit(previous, new, ON_PR)
+    assert [parsed.line for parsed in result] == added
+
+
+def test_help_is_generated_from_the_registry() -> None:
+    text = render_help(min_permission="write", default_agent="codex", known_agents=AGENTS)
+    assert "people with at least `write` permission" in text
+    assert "`codex` (default)" in text
+    for spec in REGISTRY.values():
+        assert spec.usage in text
+        assert spec.summary in text
+        assert all(example in text for example in spec.examples)
+    assert parse_comment(text, ON_PR) == []  # examples sit in a code block
+    other = render_help(min_permission="maintain", default_agent="x", known_agents=[])
+    assert "`maintain`" in other
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_registry_examples_parse_cleanly_and_appear_in_usage(name: str) -> None:
+    spec, usage = REGISTRY[name], render_usage(name)
+    assert spec.examples and spec.usage.startswith(f"/{name}") and spec.usage in usage
+    for example in spec.examples:
+        assert single_command(example, ON_PR).name == name
+        assert example in usage
+
+
+def test_render_usage_of_unknown_command_raises_key_error() -> None:
+    with pytest.raises(KeyError):
+        render_usage("deploy")
+
+
+_PIECES = "/dispatch|/review|/answer|/status|/retry| |\n|\r\n|```|~~~|>|'|\"|=|:|\\|x"
+_TOKENS = "var.|timeout=|base=|template=|codex|codex:|nope:x"
+_COMMENT_PIECES = st.sampled_from(f"{_PIECES}|{_TOKENS}".split("|"))
+_COMMENTS = st.one_of(
+    st.text(), st.lists(st.one_of(_COMMENT_PIECES, st.text(max_size=8))).map("".join)
+)
+
+
+@given(_COMMENTS, st.booleans())
+def test_parse_comment_never_raises(body: str, is_pull_request: bool) -> None:
+    context = ParseContext(known_agents=AGENTS, is_pull_request=is_pull_request)
+    for parsed in parse_comment(body, context):
+        assert parsed.name in REGISTRY
+        if isinstance(parsed, CommandError):
+            assert parsed.message and "\n" not in parsed.message
+    commands_added_by_edit(body[: len(body) // 2], body, context)
