@@ -22,7 +22,11 @@ from tests.fake_forge_server import GITEA_PREFIX, ForgeServer, RecordedCall  # n
 
 
 class FakeForge(ForgeServer):
-    """State, seeding and inspection of the fake; see `fake_forge` for the pytest fixture."""
+    """The fake's state, its seeding and inspection; HTTP handling is in `ForgeServer`.
+
+    Modules: `fake_forge_spec` (spec loading, matching, checks), `fake_forge_server` (auth,
+    injection, recording), `fake_forge_routes*` (handlers), `fake_forge_bodies` (data, bodies).
+    """
 
     def __init__(self, *, token: str = "test-token", bot_login: str = "agent-bot") -> None:
         super().__init__()
@@ -40,7 +44,13 @@ class FakeForge(ForgeServer):
 
     @property
     def gitea_api_url(self) -> str:
+        """The `api_url` of a Gitea/Forgejo forge served by this fake."""
         return self.url + GITEA_PREFIX
+
+    @property
+    def github_api_url(self) -> str:
+        """The `api_url` of a GitHub forge served by this fake (GitHub paths sit at the root)."""
+        return self.url
 
     def new_id(self) -> int:
         self._next_id += 1

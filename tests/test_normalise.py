@@ -1,7 +1,5 @@
 """Tests for bot.normalise: real forge payloads, dialect edge cases, labels and fuzzing."""
 
-from __future__ import annotations
-
 import copy
 import functools
 import json
@@ -171,7 +169,7 @@ def test_review_bodies(sub: str | None) -> None:
     assert event.pull_request_head.ref == "jony-patch-1"
     assert run(FJ, AP, sub, gitea_review()).comment_id == event.comment_id  # replay: same id
     assert run(FJ, AP, sub, gitea_review(content="/agent x")).comment_id != event.comment_id
-    assert run(GT, IC, "pull_request_comment", gitea_review()).comment_kind == "review"  # old
+    assert run(GT, IC, "pull_request_comment", gitea_review()).comment_kind == "review"  # old Gitea
 
 
 @pytest.mark.parametrize(("kind", "event", "sub", "payload"), [

@@ -60,12 +60,37 @@ def parse_settings(raw: Any, environ: Mapping[str, str], base_dir: Path) -> Sett
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError("(top level): must be a mapping of sections")
+    _refuse_literal_secrets(raw)
     expanded = _expand(raw, environ, ())
     try:
         settings = Settings.model_validate(expanded)
     except ValidationError as error:
         raise ConfigError(_format_validation_error(error)) from None
     return _resolve_secrets(settings, environ, base_dir)
+
+
+RESOLVED_SECRET_KEYS = {
+    "token": "token_env",
+    "webhook_secret": "webhook_secret_env",
+    "private_key": "private_key_path",
+    "admin_token": "admin_token_env",
+}
+
+
+def _refuse_literal_secrets(raw: dict[str, Any]) -> None:
+    """Secrets are never literal in the file: only their *_env names (or a key file) are."""
+    sections: list[tuple[str, Any]] = [("server", raw.get("server"))]
+    forges = raw.get("forges")
+    if isinstance(forges, list):
+        sections += [(f"forges.{index}", entry) for index, entry in enumerate(forges)]
+    for where, section in sections:
+        if not isinstance(section, dict):
+            continue
+        for key, instead in RESOLVED_SECRET_KEYS.items():
+            if key in section:
+                raise ConfigError(
+                    f"{where}.{key}: secrets are never written in the file; use {instead}"
+                )
 
 
 def _secret(environ: Mapping[str, str], name: str | None) -> SecretStr | None:

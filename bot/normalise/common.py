@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,6 +17,8 @@ from bot.events import (
 )
 
 _MAX_REASON = 300
+# Issue numbers and ids: positive, and small enough to be stored as SQLite integers.
+PositiveId = Annotated[int, Field(gt=0, le=2**63 - 1)]
 
 
 class Raw(BaseModel):
@@ -60,7 +62,7 @@ class RawBranch(Raw):
 
 
 class RawPullRequest(Raw):
-    number: int = Field(gt=0)
+    number: PositiveId
     title: str | None = None
     body: str | None = None
     html_url: str | None = None
@@ -70,7 +72,7 @@ class RawPullRequest(Raw):
 
 
 class RawIssue(Raw):
-    number: int = Field(gt=0)
+    number: PositiveId
     title: str | None = None
     body: str | None = None
     html_url: str | None = None
@@ -80,7 +82,7 @@ class RawIssue(Raw):
 
 
 class RawComment(Raw):
-    id: int = Field(gt=0)
+    id: PositiveId
     body: str | None = None
     html_url: str | None = None
     user: RawUser
@@ -120,7 +122,8 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
     if first["type"] == "missing":
         text = f"{what}: missing field '{path}'"
     else:
-        text = f"{what}: bad field '{path}': {first['msg']}"
+        message = first["msg"].split(" or instance of ")[0]  # hide the private model names
+        text = f"{what}: bad field '{path}': {message}"
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more)"
     return one_line(text)

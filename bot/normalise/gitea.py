@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from bot.events import CommentEvent, CommentKind, LabelEvent, NormalisedEvent
 from bot.normalise.common import (
     Context,
+    PositiveId,
     Raw,
     RawChanges,
     RawComment,
@@ -54,7 +53,7 @@ class _CommentPayload(Raw):
 class _Review(Raw):
     type: str | None = None
     content: str | None = None
-    id: int | None = Field(default=None, gt=0)  # not sent today; used if a version adds it
+    id: PositiveId | None = None  # not sent today; used if a version adds it
 
 
 class _ReviewPayload(Raw):

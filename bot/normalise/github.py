@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field
-
 from bot.events import CommentEvent, CommentKind, LabelEvent, NormalisedEvent
 from bot.normalise.common import (
     Context,
+    PositiveId,
     Raw,
     RawChanges,
     RawComment,
@@ -50,7 +49,7 @@ class _ReviewCommentPayload(Raw):
 
 
 class _Review(Raw):
-    id: int = Field(gt=0)
+    id: PositiveId
     body: str | None = None
     user: RawUser
 
