@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.appkeys import INBOX, SERVICES, SETTINGS, WORKER
 from bot.config import Settings
+from bot.events import NormalisedEvent
 from bot.forge.factory import create_forge
 from bot.handlers import handle_inbox_row
 from bot.intake import handle_webhook
@@ -72,8 +73,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     services = Services.from_database(settings, database)
     build_forges(services, session)
 
-    async def handle_row(row: InboxRow) -> str:
-        return await handle_inbox_row(services, row)
+    async def handle_row(row: InboxRow, event: NormalisedEvent | None) -> str:
+        return await handle_inbox_row(services, row, event)
 
     worker = InboxWorker(services.inbox, handle_row)
     app[SERVICES] = services

@@ -13,6 +13,7 @@ from bot.events import IgnoredEvent, PayloadError, PingEvent
 from bot.logs import get_logger, log_event
 from bot.normalise import normalise
 from bot.signatures import signature_is_valid
+from bot.store.inbox import InboxRow
 
 logger = get_logger("intake")
 
@@ -82,7 +83,9 @@ async def handle_webhook(request: web.Request) -> web.Response:
     if row_id is None:
         log_event(logger, logging.INFO, "duplicate delivery", **fields)
         return _reply(200, "duplicate delivery: already received")
-    request.app[WORKER].submit(row_id)
+    request.app[WORKER].submit(
+        InboxRow(row_id, forge_name, delivery_id, event_name, event_type, body), event
+    )
     log_event(
         logger,
         logging.INFO,

@@ -6,32 +6,34 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.events import NormalisedEvent
 from bot.logs import get_logger, log_event
 from bot.store.inbox import Inbox, InboxRow
 
 logger = get_logger("worker")
 
-RowHandler = Callable[[InboxRow], Awaitable[str]]
+# Handles a row; the event is passed when intake already normalised it (None after a restart).
+RowHandler = Callable[[InboxRow, NormalisedEvent | None], Awaitable[str]]
 
 
 class InboxWorker:
-    """A FIFO of inbox row ids consumed by a few tasks; each row is marked processed once."""
+    """A FIFO of inbox rows consumed by a few tasks; each row is marked processed once."""
 
     def __init__(self, inbox: Inbox, handle_row: RowHandler, concurrency: int = 4) -> None:
         self.inbox = inbox
         self.handle_row = handle_row
         self.concurrency = concurrency
-        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[InboxRow, NormalisedEvent | None]] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
 
-    def submit(self, row_id: int) -> None:
-        self.queue.put_nowait(row_id)
+    def submit(self, row: InboxRow, event: NormalisedEvent | None = None) -> None:
+        self.queue.put_nowait((row, event))
 
     async def start(self) -> int:
         """Start the consumers and queue every row left unprocessed by an earlier process."""
         leftovers = await self.inbox.unprocessed()
         for row in leftovers:
-            self.submit(row.id)
+            self.submit(row)
         if leftovers:
             log_event(logger, logging.INFO, "resuming unprocessed deliveries", count=len(leftovers))
         self.tasks = [
@@ -57,19 +59,16 @@ class InboxWorker:
 
     async def _consume(self) -> None:
         while True:
-            row_id = await self.queue.get()
+            row, event = await self.queue.get()
             try:
-                await self._process(row_id)
+                await self._process(row, event)
             finally:
                 self.queue.task_done()
 
-    async def _process(self, row_id: int) -> None:
-        row = await self.inbox.get(row_id)
-        if row is None:
-            return
+    async def _process(self, row: InboxRow, event: NormalisedEvent | None) -> None:
         fields = {"delivery": row.delivery_id, "forge": row.forge, "inbox_id": row.id}
         try:
-            outcome = await self.handle_row(row)
+            outcome = await self.handle_row(row, event)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - one bad delivery must not stop the worker

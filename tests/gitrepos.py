@@ -1,4 +1,4 @@
-"""Real git repositories for tests: a bare "origin" with branches, PR refs, forks, an HTTP server."""
+"""Real git repositories for tests: a bare origin, branches, PR refs, forks, an HTTP server."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+
+from bot.engine.git import PreparedWorkspace, ensure_mirror, prepare_workspace
+from bot.engine.workspace import workspace_dir
+
+IDENTITY = ("Agent Bot", "agent-bot@example.org")
 
 _FIXED_ENVIRONMENT = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -156,6 +161,43 @@ def files_containing(root: Path, needles: list[str]) -> list[Path]:
             if any(needle in data for needle in encoded):
                 found.append(path)
     return found
+
+
+async def mirror_of(
+    tmp_path: Path, origin: Origin, url: str | None = None, credentials: object = None
+) -> Path:
+    """The mirror of `origin` (or of `url`) as forge "forgejo", repository "owner/repo"."""
+    clone_url = url or origin.url
+    return await ensure_mirror(
+        tmp_path / "mirrors", "forgejo", "owner/repo", clone_url, credentials
+    )
+
+
+async def prepare(
+    tmp_path: Path,
+    origin: Origin,
+    number: int = 1,
+    is_pull: bool = False,
+    url: str | None = None,
+    **options: object,
+) -> PreparedWorkspace:
+    """Mirror `origin` and prepare `<tmp>/ws/forgejo/owner/repo/<issue-N|pr-N>` from it."""
+    mirror = await mirror_of(tmp_path, origin, url, options.get("credentials"))
+    workspace = workspace_dir(tmp_path / "ws", "forgejo", "owner", "repo", number, is_pull)
+    arguments: dict = {"base_branch": "main", "branch": f"agent/issue-{number}-task"}
+    arguments.update(options)
+    return await prepare_workspace(
+        mirror=mirror, workspace=workspace, clone_url=url or origin.url, git_identity=IDENTITY,
+        **arguments,
+    )  # fmt: skip
+
+
+def commit_file(repo: Path, name: str = "agent.txt", content: str = "agent work\n") -> str:
+    """Commit one file in a checkout, as an agent would; return the new HEAD."""
+    (repo / name).write_text(content)
+    git("add", name, cwd=repo)
+    git("commit", "--quiet", "-m", f"agent: {name}", cwd=repo)
+    return git("rev-parse", "HEAD", cwd=repo)
 
 
 @dataclass

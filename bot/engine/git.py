@@ -71,7 +71,7 @@ class PreparedWorkspace:
     resumed: bool = False
 
 
-async def run_git(  # fmt: skip
+async def run_git(
     *args: str,
     cwd: Path | str | None = None,
     credentials: GitCredentials | None = None,
@@ -96,7 +96,8 @@ async def run_git(  # fmt: skip
     error_text = redact(stderr.decode("utf-8", "replace"), credentials)
     result = GitResult(stdout.decode("utf-8", "replace"), error_text, process.returncode or 0)
     if check and result.returncode != 0:
-        detail = result.stderr.strip().splitlines()[-3:]
+        lines = result.stderr.strip().splitlines()
+        detail = [line for line in lines if not line.startswith("hint:")][-3:]
         message = f"{command} failed with exit code {result.returncode}: {' '.join(detail)}"
         raise GitError(message, result.returncode, result.stderr)
     return result
@@ -112,7 +113,7 @@ def _remove(path: Path) -> None:
         raise GitError(f"cannot remove {path}: {error.strerror}") from error
 
 
-async def ensure_mirror(  # fmt: skip
+async def ensure_mirror(
     mirror_root: Path | str,
     forge: str,
     repo_full_name: str,
@@ -191,7 +192,7 @@ def _share(repo: Path, mirror: Path, sharing: ObjectSharing) -> None:
         alternates.write_text(f"{mirror / 'objects'}\n", encoding="utf-8")
 
 
-async def prepare_workspace(  # fmt: skip
+async def prepare_workspace(
     *,
     mirror: Path,
     workspace: Path,
@@ -251,8 +252,7 @@ async def prepare_workspace(  # fmt: skip
             await _sanitize(repo, overrides)
         _share(repo, mirror, sharing)
         await _in_repo(repo, "fetch", "--quiet", "--no-tags", "--", str(mirror), *refspecs)
-    start = await _resolve(repo, start_ref)
-    base = await _resolve(repo, base_ref)
+    start, base = await _resolve(repo, start_ref), await _resolve(repo, base_ref)
     if start is None or base is None:
         raise GitError(f"base branch {base_branch!r} is not in the mirror")
     git_dir = repo / ".git"
@@ -279,7 +279,7 @@ async def diff_stat(repo_dir: Path, base_sha: str) -> str:
     return (await _in_repo(Path(repo_dir), "diff", *options, *revisions)).stdout
 
 
-async def push_branch(  # fmt: skip
+async def push_branch(
     repo_dir: Path,
     remote_url: str,
     local_branch: str,

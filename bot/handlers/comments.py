@@ -36,6 +36,13 @@ def parse_context(services: Services, event: CommentEvent) -> ParseContext:
 
 
 async def handle_comment(services: Services, event: CommentEvent) -> str:
+    context = parse_context(services, event)
+    if event.action == "edited":
+        items = commands_added_by_edit(event.previous_body or "", event.comment_body, context)
+    else:
+        items = parse_comment(event.comment_body, context)
+    if not items:
+        return "no-command"
     fresh = await services.inbox.claim_comment_action(
         event.forge,
         event.comment_kind.value,
@@ -46,13 +53,6 @@ async def handle_comment(services: Services, event: CommentEvent) -> str:
     )
     if not fresh:
         return "replayed-comment"
-    context = parse_context(services, event)
-    if event.action == "edited":
-        items = commands_added_by_edit(event.previous_body or "", event.comment_body, context)
-    else:
-        items = parse_comment(event.comment_body, context)
-    if not items:
-        return "no-command"
     forge = services.forges.get(event.forge)
     if forge is None:
         log_event(logger, logging.ERROR, "no API client for forge", **event_fields(event))

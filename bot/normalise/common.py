@@ -263,3 +263,11 @@ def pull_request_fields(pr: RawPullRequest) -> dict[str, Any]:
         "pull_request_head": pull_request_head(pr),
         "pull_request_base_ref": pr.base.ref if pr.base is not None else None,
     }
+
+
+def editor_or_author(raw: Any, action: str) -> RawUser:
+    """Who a comment event acts for: on an edit, the person who edited it (the `sender`),
+    since the commands an edit adds are theirs; otherwise the comment's author."""
+    if action == "edited" and raw.sender is not None:
+        return raw.sender
+    return raw.comment.user

@@ -18,6 +18,7 @@ from bot.normalise.common import (
     action_of,
     base_fields,
     build,
+    editor_or_author,
     ignored,
     issue_fields,
     label_names,
@@ -48,6 +49,7 @@ class _CommentPayload(Raw):
     changes: RawChanges | None = None
     is_pull: bool | None = None  # absent on older Gitea
     pull_request: RawPullRequest | None = None  # not sent today; read if a version adds it
+    sender: RawUser | None = None
 
 
 class _Review(Raw):
@@ -99,7 +101,7 @@ def _comment(ctx: Context, event_type: str | None, payload: dict[str, Any]) -> N
     return build(
         CommentEvent,
         what,
-        **base_fields(ctx, raw.repository, raw.comment.user),
+        **base_fields(ctx, raw.repository, editor_or_author(raw, action)),
         **fields,
         action=action,
         comment_kind=CommentKind.PULL_REQUEST if is_pr else CommentKind.ISSUE,

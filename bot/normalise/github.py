@@ -20,6 +20,7 @@ from bot.normalise.common import (
     action_of,
     base_fields,
     build,
+    editor_or_author,
     ignored,
     issue_fields,
     label_names,
@@ -39,6 +40,7 @@ class _IssueCommentPayload(Raw):
     comment: RawComment
     repository: RawRepository
     changes: RawChanges | None = None
+    sender: RawUser | None = None
 
 
 class _ReviewCommentPayload(Raw):
@@ -46,6 +48,7 @@ class _ReviewCommentPayload(Raw):
     comment: RawComment
     repository: RawRepository
     changes: RawChanges | None = None
+    sender: RawUser | None = None
 
 
 class _Review(Raw):
@@ -85,7 +88,7 @@ def _issue_comment(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
     return build(
         CommentEvent,
         what,
-        **base_fields(ctx, raw.repository, raw.comment.user),
+        **base_fields(ctx, raw.repository, editor_or_author(raw, action)),
         **fields,
         action=_COMMENT_ACTIONS[action],
         comment_kind=CommentKind.PULL_REQUEST if fields["is_pull_request"] else CommentKind.ISSUE,
@@ -104,7 +107,7 @@ def _review_comment(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
     return build(
         CommentEvent,
         what,
-        **base_fields(ctx, raw.repository, raw.comment.user),
+        **base_fields(ctx, raw.repository, editor_or_author(raw, action)),
         **pull_request_fields(raw.pull_request),
         action=_COMMENT_ACTIONS[action],
         comment_kind=CommentKind.REVIEW_COMMENT,

@@ -11,15 +11,17 @@ from bot.store.migrations import MIGRATIONS
 
 
 class Database:
-    """One shared connection; aiosqlite serialises statements on its own thread."""
+    """One shared connection in autocommit mode; aiosqlite serialises statements on its thread.
+
+    Each statement commits by itself (one thread hop, no separate COMMIT); multi-statement
+    changes that must be atomic use `transaction()`.
+    """
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
 
     async def execute(self, sql: str, parameters: tuple | dict = ()) -> aiosqlite.Cursor:
-        cursor = await self.connection.execute(sql, parameters)
-        await self.connection.commit()
-        return cursor
+        return await self.connection.execute(sql, parameters)
 
     async def fetch_one(self, sql: str, parameters: tuple | dict = ()) -> aiosqlite.Row | None:
         async with self.connection.execute(sql, parameters) as cursor:
@@ -55,7 +57,7 @@ async def open_database(path: Path | str) -> Database:
     """Open (creating folders as needed) and migrate the database at `path`."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = await aiosqlite.connect(str(path))
+    connection = await aiosqlite.connect(str(path), isolation_level=None)
     connection.row_factory = aiosqlite.Row
     await connection.execute("PRAGMA journal_mode=WAL")
     await connection.execute("PRAGMA synchronous=NORMAL")

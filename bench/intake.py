@@ -1,0 +1,168 @@
+"""Intake benchmark: our webhook endpoint against a bare aiohttp endpoint doing only the HMAC.
+
+Both servers run as separate processes; one client drives them in alternating rounds, so drift
+on a shared machine hits both alike. Prints deliveries/s (closed loop), and p50/p99 latency at a
+paced 200 deliveries/s, with the ratios. Run: `python bench/intake.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from bench._servers import SECRET  # noqa: E402
+
+FIXTURE = HERE.parents[1] / "shared" / "fixtures" / "forgejo" / "pull_request.label_updated.json"
+COMMENT_FIXTURE = HERE.parents[1] / "shared" / "fixtures" / "gitea" / "issue_comment.created.modern.json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def delivery(body: bytes) -> dict[str, str]:
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    delivery_id = str(uuid.uuid4())
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "issue_comment",
+        "X-GitHub-Delivery": delivery_id,
+        "X-Forgejo-Event-Type": "issue_comment",
+        "X-Hub-Signature-256": f"sha256={signature}",
+        "X-Forgejo-Signature": signature,
+    }
+
+
+def payload(index: int) -> bytes:
+    data = json.loads(COMMENT_FIXTURE.read_text())
+    data["comment"]["id"] = 10_000_000 + index
+    data["comment"]["body"] = f"a comment without a command, number {index}"
+    return json.dumps(data).encode()
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(200):
+        try:
+            async with session.post(url, data=b"{}", headers={"Content-Type": "application/json"}):
+                return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} never answered")
+
+
+async def closed_loop(session: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int) -> float:
+    queue = list(reversed(bodies))
+
+    async def worker() -> None:
+        while queue:
+            body = queue.pop()
+            async with session.post(url, data=body, headers=delivery(body)) as response:
+                assert response.status == 202, response.status
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(bodies) / (time.perf_counter() - started)
+
+
+async def paced(session: aiohttp.ClientSession, url: str, bodies: list[bytes], rate: float) -> list[float]:
+    latencies: list[float] = []
+
+    async def one(body: bytes) -> None:
+        started = time.perf_counter()
+        async with session.post(url, data=body, headers=delivery(body)) as response:
+            assert response.status == 202, response.status
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    tasks = []
+    start = time.perf_counter()
+    for index, body in enumerate(bodies):
+        delay = start + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(body)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+async def run(arguments: argparse.Namespace) -> None:
+    ports = {"bare": free_port(), "bot": free_port()}
+    processes = {
+        kind: subprocess.Popen([sys.executable, str(HERE / "_servers.py"), kind, "--port", str(port)])
+        for kind, port in ports.items()
+    }
+    urls = {kind: f"http://127.0.0.1:{port}/webhook/forgejo" for kind, port in ports.items()}
+    counter = 0
+
+    def next_bodies(count: int) -> list[bytes]:
+        nonlocal counter
+        counter += count
+        return [payload(counter - count + index) for index in range(count)]
+
+    throughput: dict[str, list[float]] = {"bare": [], "bot": []}
+    latency: dict[str, list[float]] = {"bare": [], "bot": []}
+    try:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for url in urls.values():
+                await wait_ready(session, url)
+            for kind, url in urls.items():  # warm-up
+                await closed_loop(session, url, next_bodies(200), arguments.concurrency)
+            for _ in range(arguments.rounds):
+                for kind, url in urls.items():
+                    throughput[kind].append(
+                        await closed_loop(session, url, next_bodies(arguments.requests), arguments.concurrency)
+                    )
+            for _ in range(arguments.rounds):
+                for kind, url in urls.items():
+                    count = int(arguments.rate * arguments.seconds)
+                    latency[kind] += await paced(session, url, next_bodies(count), arguments.rate)
+    finally:
+        for process in processes.values():
+            process.terminate()
+            process.wait(10)
+
+    bare_rate, bot_rate = (statistics.median(throughput[kind]) for kind in ("bare", "bot"))
+    print(f"intake benchmark: {arguments.rounds} alternating rounds, {arguments.requests} deliveries "
+          f"each, concurrency {arguments.concurrency}; paced {arguments.rate:.0f}/s for {arguments.seconds}s")
+    print(f"{'endpoint':<28}{'deliveries/s':>14}{'p50 ms':>10}{'p99 ms':>10}")
+    for kind, label in (("bare", "bare aiohttp + HMAC"), ("bot", "bot /webhook (verify+store)")):
+        rate = statistics.median(throughput[kind])
+        print(f"{label:<28}{rate:>14.0f}{percentile(latency[kind], 0.5):>10.2f}"
+              f"{percentile(latency[kind], 0.99):>10.2f}")
+    print(f"throughput ratio bot/bare: {bot_rate / bare_rate:.2f} (target >= 0.6)")
+    print(f"bot p99 at {arguments.rate:.0f}/s: {percentile(latency['bot'], 0.99):.2f} ms (target < 25 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=5)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
