@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import shutil
 import statistics
@@ -21,7 +20,23 @@ from bot.engine.git import ensure_mirror, git_environment, prepare_workspace  # 
 from bot.engine.workspace import workspace_dir  # noqa: E402
 
 IDENTITY = ("Bench Bot", "bench@example.org")
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+]
 
 
 def file_text(generator: random.Random, version: int) -> bytes:

@@ -10,7 +10,10 @@ from aiohttp import web
 
 from bot.appkeys import INBOX, SERVICES, SETTINGS, WORKER
 from bot.config import Settings
+from bot.engine.executor import RunExecutor
+from bot.engine.scheduler import Scheduler
 from bot.events import NormalisedEvent
+from bot.feedback import update_status_comment
 from bot.forge.factory import create_forge
 from bot.handlers import handle_inbox_row
 from bot.intake import handle_webhook
@@ -18,6 +21,7 @@ from bot.logs import get_logger, log_event
 from bot.services import Services
 from bot.store import open_database
 from bot.store.inbox import InboxRow
+from bot.store.runs import Run
 from bot.worker import InboxWorker
 
 logger = get_logger("app")
@@ -76,16 +80,25 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     async def handle_row(row: InboxRow, event: NormalisedEvent | None) -> str:
         return await handle_inbox_row(services, row, event)
 
+    async def after_run(run: Run) -> None:
+        await update_status_comment(services, run)
+
+    executor = RunExecutor(services, on_finished=[after_run])
+    scheduler = Scheduler(services, executor)
+    services.dispatcher.engine = scheduler
+    services.scheduler = scheduler
     worker = InboxWorker(services.inbox, handle_row)
     app[SERVICES] = services
     app[INBOX] = services.inbox
     app[WORKER] = worker
+    await scheduler.start()
     await worker.start()
     log_event(logger, logging.INFO, "started", forges=",".join(services.forges))
     try:
         yield
     finally:
         await worker.drain()
+        await scheduler.stop()
         await session.close()
         await database.close()
         log_event(logger, logging.INFO, "stopped")

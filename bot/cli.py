@@ -126,7 +126,10 @@ async def _replay(settings: Settings, arguments: argparse.Namespace) -> int:
                 return 0
             outcome = await handle_inbox_row(
                 services,
-                InboxRow(row_id, arguments.forge, delivery, arguments.event, arguments.event_type, body),
+                InboxRow(
+                    row_id, arguments.forge, delivery, arguments.event, arguments.event_type,
+                    body,
+                ),
             )
             await services.inbox.mark_processed(row_id, outcome)
             print(f"delivery {delivery}: {outcome}")

@@ -61,7 +61,8 @@ class PermissionChecker:
         try:
             permission = await self.permission_of(repo, login)
         except ForgeError as error:
-            return Decision(False, f"could not check @{login}'s permission ({error.status or 'network'})")
+            cause = error.status or "network"
+            return Decision(False, f"could not check @{login}'s permission ({cause})")
         required = Permission(self.config.min_permission)
         if permission.rank >= required.rank:
             return Decision(True, permission=permission)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.dispatcher import Dispatcher
@@ -13,6 +14,9 @@ from bot.store.flags import Flags
 from bot.store.inbox import Inbox
 from bot.store.labels import LabelSnapshots
 from bot.store.runs import Runs
+
+if TYPE_CHECKING:
+    from bot.engine.scheduler import Scheduler
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Services:
     dispatcher: Dispatcher
     forges: dict[str, Forge] = field(default_factory=dict)
     permission_checkers: dict[str, PermissionChecker] = field(default_factory=dict)
+    scheduler: Scheduler | None = None
 
     @classmethod
     def from_database(cls, settings: Settings, database: Database) -> Services:

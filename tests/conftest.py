@@ -14,5 +14,6 @@ from tests.harness import BOT_LOGIN, TOKEN, Bot, make_settings, running_bot
 @pytest.fixture
 async def bot(tmp_path: Path, fake_forge: FakeForge) -> AsyncIterator[Bot]:
     fake_forge.add_token(TOKEN, BOT_LOGIN)
-    async with running_bot(make_settings(tmp_path, fake_forge.url), fake_forge) as running:
+    settings = make_settings(tmp_path, fake_forge.url)
+    async with running_bot(settings, fake_forge, frozen=True) as running:
         yield running

@@ -16,6 +16,8 @@ from bot.appkeys import SERVICES, WORKER
 from bot.config import Settings
 from bot.config.loader import parse_settings
 from bot.services import Services
+from bot.store import open_database
+from bot.store.flags import Flags
 from tests.deliveries import signed_headers
 from tests.fake_forge import FakeForge
 
@@ -91,7 +93,14 @@ class Bot:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, forge: FakeForge | None = None) -> AsyncIterator[Bot]:
+async def running_bot(
+    settings: Settings, forge: FakeForge | None = None, *, frozen: bool = False
+) -> AsyncIterator[Bot]:
+    """The bot on a real port; `frozen` keeps runs queued (for tests of what comes before)."""
+    if frozen:
+        database = await open_database(settings.database.path)
+        await Flags(database).set_frozen(True)
+        await database.close()
     client = TestClient(TestServer(create_app(settings)))
     await client.start_server()
     try:

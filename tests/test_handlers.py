@@ -98,7 +98,7 @@ async def test_silent_refusal_posts_nothing(tmp_path, fake: FakeForge) -> None:
     from tests.harness import make_settings, running_bot
 
     settings = make_settings(tmp_path, fake.url, permissions={"on_refuse": "silent"})
-    async with running_bot(settings, fake) as bot:
+    async with running_bot(settings, fake, frozen=True) as bot:
         await send_gitea(bot, gitea_comment(fake, "/dispatch claude x", author="rita"))
         assert bodies(fake, GITEA_REPO, 3) == []
         assert await bot.services.runs.list() == []
@@ -122,7 +122,7 @@ async def test_who_may_trigger(
 
     fake.set_permission(GITEA_REPO, "helper[bot]", "write")
     settings = make_settings(tmp_path, fake.url, permissions=permissions)
-    async with running_bot(settings, fake) as bot:
+    async with running_bot(settings, fake, frozen=True) as bot:
         await send_gitea(bot, gitea_comment(fake, "/dispatch claude x", author=author))
         assert bool(await bot.services.runs.list()) is allowed
 

@@ -200,7 +200,7 @@ async def test_unknown_forge_is_404(bot: Bot) -> None:
 
 async def test_body_over_the_limit_is_413(tmp_path: Path, fake_forge: FakeForge) -> None:
     settings = make_settings(tmp_path, fake_forge.url, server={"max_body_mb": 0.001})
-    async with running_bot(settings, fake_forge) as bot:
+    async with running_bot(settings, fake_forge, frozen=True) as bot:
         payload = load_fixture("gitea/issue_comment.created.modern.json")
         payload["comment"]["body"] = "x" * 5000
         response = await bot.deliver("gitea", payload, "issue_comment", "issue_comment")
@@ -255,7 +255,7 @@ async def test_leftover_inbox_rows_are_processed_at_start_up(
         "gitea", "d-9", "issue_comment", "issue_comment", json.dumps(payload).encode()
     )
     await database.close()
-    async with running_bot(settings, fake_forge) as bot:
+    async with running_bot(settings, fake_forge, frozen=True) as bot:
         await bot.idle()
         runs = await bot.client.server.app[SERVICES].runs.list()
         assert [(run.agent, run.model, run.instructions) for run in runs] == [

@@ -2,102 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import signal
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from bot.engine.agents import agent_command
 from bot.engine.container import container_command
+from bot.engine.outcome import clear_blocked_file, detect_final_status
 from bot.engine.runtime_container import ContainerRuntime
 from bot.engine.runtime_native import NativeRuntime
-from bot.engine.runtime_processes import leader_state
 from bot.engine.runtimes import LaunchSpec, RunHandle, RunResult, Runtime, read_output_tail
+from tests.fakes.world import HAVE_PROC, World, eventually, gone, log_has, world_fixture
 
-FAKES = Path(__file__).parent / "fakes"
-HAVE_PROC = Path("/proc/self/stat").exists()
-
-
-@dataclass
-class World:
-    root: Path
-    bin_dir: Path
-    state: Path
-    workspace: Path
-    env: dict[str, str]
-    handles: list[RunHandle] = field(default_factory=list)
-
-    @property
-    def repo(self) -> Path:
-        return self.workspace / "repo"
-
-    @property
-    def meta(self) -> Path:
-        return self.workspace / ".meta"
-
-    def calls(self) -> list[list[str]]:
-        path = self.state / "calls.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [json.loads(line)["argv"] for line in lines]
-
-    def record(self) -> dict:
-        return json.loads((self.root / "record.json").read_text())
-
-
-def wrapper(path: Path, script: Path, name: str) -> None:
-    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" {name} "$@"\n')
-    path.chmod(0o755)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    bin_dir, state = tmp_path / "bin", tmp_path / "state"
-    for folder in (bin_dir, state, tmp_path / "ws" / "repo", tmp_path / "ws" / ".meta",
-                   tmp_path / "home" / ".codex"):
-        folder.mkdir(parents=True)
-    for program in ("docker", "podman", "container"):
-        wrapper(bin_dir / program, FAKES / "fake_docker.py", program)
-    for agent in ("codex", "claude", "gemini"):
-        wrapper(bin_dir / agent, FAKES / "fake_agent.py", agent)
-    env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(tmp_path / "home"),
-        "FAKE_DOCKER_STATE": str(state),
-        "FAKE_AGENT_RECORD": str(tmp_path / "record.json"),
-    }
-    created = World(tmp_path, bin_dir, state, tmp_path / "ws", env)
-    yield created
-    pids = [handle.pid for handle in created.handles if handle.pid]
-    pids += [int(path.read_text()) for path in state.glob("*.pid")]
-    pids += [int(path.read_text()) for path in tmp_path.glob("*.child")]
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def gone(pid: int) -> bool:
-    return leader_state(pid, None) == "gone"
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-def log_has(path: Path, text: str) -> Callable[[], bool]:
-    return lambda: path.exists() and text in path.read_text(errors="replace")
+world = pytest.fixture(name="world")(world_fixture)
 
 
 def native_spec(world: World, run_id: int = 1, **environment: str) -> LaunchSpec:
@@ -134,7 +55,6 @@ async def test_native_run_records_argv_cwd_env_log_and_exit_code(
     assert record["argv"] == agent_command("claude:opus", "Fix it").argv[1:]
     assert record["cwd"] == str(world.repo)
     assert "BOT_SECRET_TOKEN" not in record["env"]
-    assert os.getpgid(handle.pid) if not gone(handle.pid) else True
 
 
 async def test_native_timeout_kills_the_whole_process_group(world: World) -> None:
@@ -224,8 +144,10 @@ def test_output_tail(tmp_path: Path) -> None:
     assert read_output_tail(tmp_path / "missing.log") == "" and read_output_tail(None) == ""
 
 
-def container_spec(world: World, run_id: int, runtime: str = "docker", spec: str = "codex:gpt-5.4-mini",
-                   **environment: str) -> LaunchSpec:
+def container_spec(
+    world: World, run_id: int, runtime: str = "docker", spec: str = "codex:gpt-5.4-mini",
+    **environment: str,
+) -> LaunchSpec:
     name = f"agent-run-{run_id}"
     argv = container_command(
         runtime, image="core-dev", gpu=False, agent_argv=agent_command(spec, "Fix it").argv,
@@ -236,3 +158,123 @@ def container_spec(world: World, run_id: int, runtime: str = "docker", spec: str
     )
     return LaunchSpec(run_id, argv, world.workspace, world.meta / "agent-codex.run.log",
                       {**world.env, "OPENAI_API_KEY": "sk-test", **environment}, name, argv[0])
+
+
+@pytest.mark.parametrize("exit_code", [0, 5])
+async def test_container_runs_end_to_end_and_keeps_the_agent_status(
+    world: World, exit_code: int
+) -> None:
+    runtime = ContainerRuntime(environ=world.env, poll_interval_seconds=0.02)
+    spec = container_spec(world, 1, FAKE_AGENT_EXIT=str(exit_code))
+    handle = await start(runtime, world, spec)
+    assert (handle.kind, handle.container_name, handle.runtime_binary) == (
+        "container", "agent-run-1", "docker")
+    result = await runtime.wait(handle, 10)
+    assert (result.exit_code, result.killed, result.timed_out) == (exit_code, False, False)
+    assert "codex started" in result.output_tail and "codex done" in result.output_tail
+    assert world.calls() == [list(spec.argv[1:])]
+    record = world.record()
+    assert record["argv"] == agent_command("codex:gpt-5.4-mini", "Fix it").argv[1:]
+    assert record["cwd"] == str(world.repo)
+    inside = record["env"]
+    assert inside["OPENAI_API_KEY"] == "sk-test" and inside["TERM"] == "dumb"
+    assert inside["GIT_AUTHOR_NAME"] == "Agent Bot"
+    assert inside["GIT_COMMITTER_EMAIL"] == "bot@example.org"
+    assert "FAKE_DOCKER_STATE" not in inside
+
+
+async def test_container_timeout_stops_then_kills_it(world: World) -> None:
+    child_file = world.root / "container.child"
+    runtime = ContainerRuntime(environ=world.env, timeout_grace_seconds=0.3,
+                               poll_interval_seconds=0.02)
+    spec = container_spec(world, 3, FAKE_AGENT_SLEEP="30",
+                          FAKE_AGENT_CHILD_PIDFILE=str(child_file))
+    handle = await start(runtime, world, spec)
+    result = await runtime.wait(handle, 1.5)
+    assert (result.killed, result.timed_out) == (True, True)
+    assert result.exit_code == 128 + signal.SIGKILL
+    calls = world.calls()
+    assert ["kill", "--signal", "TERM", "agent-run-3"] in calls
+    assert ["kill", "agent-run-3"] in calls
+    await eventually(lambda: gone(int(child_file.read_text())), 2)
+    assert not await runtime.is_alive(handle)
+
+
+async def test_container_is_found_again_and_cancelled_after_a_restart(world: World) -> None:
+    first = ContainerRuntime(environ=world.env, poll_interval_seconds=0.02)
+    handle = await start(first, world, container_spec(world, 4, FAKE_AGENT_SLEEP="30"))
+    await eventually(log_has(world.meta / "agent-codex.run.log", "codex started"))
+    later = ContainerRuntime(environ=world.env, poll_interval_seconds=0.02)
+    again = RunHandle.from_json(handle.to_json())
+    assert await later.is_alive(again) and await later.container_running(again)
+    await later.cancel(again, grace_seconds=0.3)
+    assert not await later.is_alive(again)
+    result = await later.wait(again, 5)
+    assert (result.exit_code, result.killed) == (None, True)
+    assert (await first.wait(handle, 5)).exit_code == 128 + signal.SIGKILL
+
+
+async def test_adopted_container_exit_code_comes_from_docker_wait(world: World) -> None:
+    first = ContainerRuntime(environ=world.env)
+    spec = container_spec(world, 5, FAKE_AGENT_SLEEP="0.5", FAKE_AGENT_EXIT="7")
+    handle = await start(first, world, spec)
+    later = ContainerRuntime(environ=world.env, poll_interval_seconds=0.02)
+    result = await later.wait(RunHandle.from_dict(handle.to_dict()), 10)
+    assert (result.exit_code, result.killed, result.timed_out) == (7, False, False)
+    assert ["wait", "agent-run-5"] in world.calls()
+
+
+@pytest.mark.parametrize(("runtime_name", "polite"), [
+    ("docker", ["kill", "--signal", "TERM", "agent-run-6"]),
+    ("apple", ["stop", "agent-run-6"]),
+])
+async def test_container_outlives_its_cli_and_is_found_by_inspect(
+    world: World, runtime_name: str, polite: list[str]
+) -> None:
+    first = ContainerRuntime(environ=world.env, poll_interval_seconds=0.02)
+    spec = container_spec(world, 6, runtime_name, FAKE_AGENT_SLEEP="30")
+    handle = await start(first, world, spec)
+    await eventually(lambda: (world.state / "agent-run-6.pid").exists())
+    await eventually(log_has(spec.log_path, "codex started"))
+    os.killpg(handle.pid, signal.SIGKILL)
+    await first.wait(handle, 5)
+    later = ContainerRuntime(environ=world.env, poll_interval_seconds=0.02)
+    assert await later.is_alive(handle)
+    assert any(call[0] == "inspect" for call in world.calls())
+    await later.cancel(handle, grace_seconds=0.3)
+    assert polite in world.calls()
+    assert not await later.is_alive(handle)
+    assert (await later.wait(handle, 5)).exit_code is None
+
+
+@pytest.mark.parametrize(("result", "options", "expected"), [
+    (RunResult(0), {}, ("completed", "")),
+    (RunResult(2), {}, ("failed", "agent exited with code 2")),
+    (RunResult(-9, killed=True, timed_out=True), {}, ("failed", "timed out after 60 min")),
+    (RunResult(None, True, True), {"timeout_minutes": 7.5}, ("failed", "timed out after 7.5 min")),
+    (RunResult(-15, killed=True), {}, ("failed", "killed")),
+    (RunResult(-15, killed=True), {"cancelled": True}, ("cancelled", "cancelled")),
+    (RunResult(None), {"has_new_commits": True}, ("completed", "")),
+    (RunResult(None), {"has_new_commits": False},
+     ("failed", "the agent's exit status is unknown (bot restarted) and it made no commits")),
+    (RunResult(None), {}, ("failed", "the agent's exit status is unknown (bot restarted)")),
+])
+def test_final_status(tmp_path: Path, result: RunResult, options: dict, expected: tuple) -> None:
+    options = {"timeout_minutes": 60, **options}
+    assert detect_final_status(tmp_path, result, **options) == expected
+
+
+@pytest.mark.parametrize("result", [RunResult(0), RunResult(1), RunResult(None, True, True)])
+def test_blocked_wins_and_is_read_safely(tmp_path: Path, result: RunResult) -> None:
+    (tmp_path / "secret").write_text("host secret")
+    (tmp_path / "BLOCKED.md").symlink_to(tmp_path / "secret")
+    assert detect_final_status(tmp_path, result, timeout_minutes=1).state != "blocked"
+    (tmp_path / "BLOCKED.md").unlink()
+    (tmp_path / "BLOCKED.md").write_text("  \n")
+    assert detect_final_status(tmp_path, result, timeout_minutes=1).state != "blocked"
+    (tmp_path / "BLOCKED.md").write_text("\n Which database should I use?\n\n")
+    final = detect_final_status(tmp_path, result, timeout_minutes=1, cancelled=True)
+    assert final == ("blocked", "Which database should I use?")
+    clear_blocked_file(tmp_path)
+    clear_blocked_file(tmp_path)
+    assert not (tmp_path / "BLOCKED.md").exists()

@@ -230,7 +230,8 @@ class Settings(Strict):
             if agent != "default" and agent.split(":", 1)[0] not in known:
                 raise ValueError(f"labels.{label}: unknown agent {agent!r}")
         if self.dispatch.default_agent.split(":", 1)[0] not in known:
-            raise ValueError(f"dispatch.default_agent: unknown agent {self.dispatch.default_agent!r}")
+            agent = self.dispatch.default_agent
+            raise ValueError(f"dispatch.default_agent: unknown agent {agent!r}")
         for name, definition in self.agents.items():
             if name not in BUILTIN_AGENTS and definition.command is None:
                 raise ValueError(f"agents.{name}.command: a new agent needs a command")

@@ -30,15 +30,12 @@ from bot.forge.protocol import GitCredentials
 
 GIT_TIMEOUT = 600.0
 MIRROR_TIMEOUT = 3600.0
-MIRROR_REFSPECS = (
-    "+refs/heads/*:refs/heads/*",
-    "+refs/tags/*:refs/tags/*",
-    "+refs/pull/*/head:refs/pull/*/head",
-)
+MIRROR_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+MIRROR_REFSPECS += ("+refs/pull/*/head:refs/pull/*/head",)  # PR heads, on all three forges
 START_REF = "refs/dispatch/start"  # the commit a workspace was prepared at
 ObjectSharing = Literal["hardlink", "alternates"]
-# Config the bot runs with in a workspace, whatever an agent wrote into .git/config.
-_WORKSPACE_OVERRIDES = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+# Forced in workspaces whatever an agent wrote in .git/config (+ parallel checkout, 1 per core).
+_FORCED_CONFIG = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "checkout.workers=0")
 
 
 class GitError(Exception):
@@ -171,7 +168,8 @@ async def _sanitize(repo: Path, overrides: Mapping[str, str] | None = None) -> N
 
 
 async def _in_repo(repo: Path, *args: str, **options: object) -> GitResult:
-    prefix = ("--git-dir", str(repo / ".git"), "--work-tree", str(repo), *_WORKSPACE_OVERRIDES)
+    forced = [part for setting in _FORCED_CONFIG for part in ("-c", setting)]
+    prefix = ("--git-dir", str(repo / ".git"), "--work-tree", str(repo), *forced)
     return await run_git(*prefix, *args, cwd=repo, **options)  # type: ignore[arg-type]
 
 

@@ -63,7 +63,9 @@ async def handle_comment(services: Services, event: CommentEvent) -> str:
     try:
         await forge.add_reaction(event.repo.full_name, event.comment_id, event.comment_kind)
     except ForgeError as error:
-        log_event(logger, logging.WARNING, "reaction failed", error=str(error), **event_fields(event))
+        log_event(
+            logger, logging.WARNING, "reaction failed", error=str(error), **event_fields(event)
+        )
     outcomes = [await execute(services, forge, event, item) for item in items]
     return ",".join(outcomes)
 
@@ -82,7 +84,8 @@ async def execute(
             default_agent=settings.dispatch.default_agent,
             known_agents=sorted(settings.known_agents()),
         )
-        await post_comment(forge, event, reply(item.line, login, "here is what I can do:\n\n" + text))
+        body = reply(item.line, login, "here is what I can do:\n\n" + text)
+        await post_comment(forge, event, body)
         return "help"
     if item.name == "status":
         runs = await services.runs.for_issue(event.forge, event.repo.full_name, event.number)
@@ -148,7 +151,11 @@ async def request_for(
     if item.name == "review":
         agent, _, model = (item.agent_spec or "codex:review").partition(":")
         return request_from_event(
-            event, agent=agent, model=model or None, template="review", **_comment_fields(event, item)
+            event,
+            agent=agent,
+            model=model or None,
+            template="review",
+            **_comment_fields(event, item),
         )
     runs = await services.runs.for_issue(event.forge, event.repo.full_name, event.number)
     if item.name == "answer":

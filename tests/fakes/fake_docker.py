@@ -4,13 +4,17 @@ Invoked as `fake_docker.py PROGRAM ARGUMENT...` (a wrapper named docker/podman/c
 that). Every call is appended to $FAKE_DOCKER_STATE/calls.jsonl. `run` rewrites the container
 paths of the `-v` mounts (`/workspace`, `/workspace/.meta`, …) to their host folders in the
 `-w` folder and the body, passes `-e NAME` / `-e NAME=VALUE`, and starts `sh -c BODY` in its
-own session, like a container. Per container NAME the state folder holds NAME.pid (while
+own session, like a container whose PID 1 is that `sh`: SIGTERM sent to the container (by
+`kill --signal TERM`, `stop` or the CLI's signal proxy) reaches only that root process, which
+ignores it (as PID 1 does); SIGKILL, or the root's end, ends the whole group (the namespace).
+Per container NAME the state folder holds NAME.pid (while
 running), NAME.exit (its exit code), NAME.removed (`--rm`) and NAME.env.json.
 `kill [--signal S]`, `stop`, `inspect`, `wait` act on that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,6 +28,10 @@ SUBCOMMANDS = {"run", "kill", "stop", "inspect", "wait"}
 VALUE_OPTIONS = {"-v", "-w", "-e", "--name", "--network", "--memory", "--ulimit", "--type",
                  "--format", "--signal", "--cpus", "--user"}
 STATE = Path(os.environ.get("FAKE_DOCKER_STATE", "."))
+AS_PID_ONE = (
+    "import os, signal, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
 
 
 def alive(pid: int) -> bool:
@@ -91,8 +99,9 @@ def run(arguments: list[str]) -> int:
 
     record = {"image": image, "env": environment, "mounts": mounts, "workdir": workdir}
     (STATE / f"{name}.env.json").write_text(json.dumps(record))
+    Path(to_host(workdir)).mkdir(parents=True, exist_ok=True)  # as docker does for -w
     container = subprocess.Popen(
-        [to_host(part) for part in command],
+        [sys.executable, "-c", AS_PID_ONE, *(to_host(part) for part in command)],
         cwd=to_host(workdir),
         env=environment,
         stdin=subprocess.DEVNULL,
@@ -101,10 +110,13 @@ def run(arguments: list[str]) -> int:
     (STATE / f"{name}.pid").write_text(str(container.pid))
 
     def forward(signal_number: int, _frame: object) -> None:
-        os.killpg(container.pid, signal_number)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(container.pid, signal_number)
 
     signal.signal(signal.SIGTERM, forward)
     code = container.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(container.pid, signal.SIGKILL)
     code = 128 - code if code < 0 else code
     (STATE / f"{name}.exit").write_text(str(code))
     if remove:
@@ -130,7 +142,15 @@ def main() -> int:
             print(f"Error: No such container: {name}", file=sys.stderr)
             return 1
         chosen = dict(options).get("--signal") or ("TERM" if subcommand == "stop" else "KILL")
-        os.killpg(pid, signal.Signals["SIG" + chosen.removeprefix("SIG")])
+        signal_number = signal.Signals["SIG" + chosen.removeprefix("SIG")]
+        if signal_number == signal.SIGKILL:
+            os.killpg(pid, signal_number)
+        else:
+            os.kill(pid, signal_number)
+        if subcommand == "stop":
+            time.sleep(0.2)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         print(name)
         return 0
     if subcommand == "inspect":

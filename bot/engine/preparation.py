@@ -1,0 +1,171 @@
+"""Prepares a run: workspace from the mirror, the prompt, and the exact command to launch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Settings
+from bot.engine.agents import AgentSpec, agent_catalog_from_definitions, agent_output_file
+from bot.engine.container import (
+    container_command,
+    container_name_for,
+    credential_dirs_for,
+    resolve_image,
+    resolve_runtime,
+    runtime_binary,
+)
+from bot.engine.git import PreparedWorkspace, ensure_mirror, prepare_workspace
+from bot.engine.outcome import clear_blocked_file
+from bot.engine.prompts import (
+    DiscussionComment,
+    PromptInput,
+    ResumeContext,
+    TemplateLibrary,
+    build_prompt,
+    save_prompt,
+)
+from bot.engine.runtimes import LaunchSpec
+from bot.engine.workspace import issue_branch_name, split_repo_full_name, workspace_dir
+from bot.forge.protocol import Forge
+from bot.store.runs import Run
+
+# Only these of the bot's own environment reach an agent process (never forge tokens).
+BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR",
+                    "DOCKER_HOST", "CONTAINER_HOST")
+
+
+@dataclass(frozen=True)
+class Preparation:
+    workspace: Path
+    checkout: PreparedWorkspace
+    prompt: str
+    launch: LaunchSpec
+    runtime: str  # native | docker | podman | apple
+
+
+@dataclass(frozen=True)
+class IssueContext:
+    title: str
+    body: str
+    url: str
+    discussion: list[DiscussionComment]
+    base_branch: str
+    branch: str | None  # set for a PR: the branch the commits go onto
+    pull_request_number: int | None
+    diff_stat: str = ""
+
+
+async def issue_context(forge: Forge, run: Run, default_branch: str) -> IssueContext:
+    """The issue/PR text and discussion, and for a PR where its head is."""
+    issue = await forge.get_issue(run.repo, run.number)
+    comments = await forge.list_issue_comments(run.repo, run.number)
+    discussion = [DiscussionComment(author_login=c.author_login, body=c.body) for c in comments]
+    base = run.options.get("base") or run.base_branch or default_branch
+    if not run.is_pull_request:
+        return IssueContext(issue.title, issue.body, issue.html_url, discussion, base, None, None)
+    pull = await forge.get_pull_request(run.repo, run.number)
+    branch = f"agent/pr-{run.number}" if pull.head.is_fork else pull.head.ref
+    return IssueContext(
+        pull.title, pull.body, pull.html_url, discussion, pull.base_ref, branch, run.number
+    )
+
+
+def agent_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    names = (*BASE_ENVIRONMENT, *settings.dispatch.pass_env)
+    env = {name: environ[name] for name in names if name in environ}
+    identity = settings.dispatch.git_identity
+    env.update(
+        TERM="dumb", NO_COLOR="1", CI="true",
+        GIT_AUTHOR_NAME=identity.name, GIT_AUTHOR_EMAIL=identity.email,
+        GIT_COMMITTER_NAME=identity.name, GIT_COMMITTER_EMAIL=identity.email,
+    )
+    return env
+
+
+async def prepare_run(
+    settings: Settings,
+    forge: Forge,
+    run: Run,
+    *,
+    library: TemplateLibrary,
+    previous: Run | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Preparation:
+    """Everything up to the launch. `previous` is the blocked run that `run` resumes."""
+    environ = os.environ if environ is None else environ
+    dispatch = settings.dispatch
+    repository = await forge.get_repository(run.repo)
+    context = await issue_context(forge, run, repository.default_branch)
+    owner, name = split_repo_full_name(run.repo)
+    workspace = workspace_dir(dispatch.workspace_root, run.forge, owner, name, run.number,
+                              run.is_pull_request).absolute()
+    clone_url = repository.clone_url  # from the forge API, not the payload
+    credentials = await forge.git_credentials(run.repo)
+    mirror = await ensure_mirror(dispatch.mirror_root, run.forge, run.repo, clone_url, credentials)
+    branch = (previous.branch if previous else None) or context.branch or issue_branch_name(
+        run.number, context.title
+    )
+    identity = (dispatch.git_identity.name, dispatch.git_identity.email)
+    checkout = await prepare_workspace(
+        mirror=mirror, workspace=workspace, clone_url=clone_url, base_branch=context.base_branch,
+        branch=branch, git_identity=identity, pull_request_number=context.pull_request_number,
+        keep_existing=previous is not None, credentials=credentials,
+    )
+    resume = None
+    if previous is not None:
+        resume = ResumeContext(original_task=previous.instructions or previous.task,
+                               question=previous.question or "", answer=run.answer or "",
+                               answered_by=run.actor)
+        (checkout.repo_dir / "ANSWER.md").write_text((run.answer or "").strip() + "\n")
+    else:
+        clear_blocked_file(checkout.repo_dir)
+    prompt = build_prompt(
+        PromptInput(
+            template=run.template, task=run.task or f"{context.title}\n\n{context.body}",
+            instructions=run.instructions, forge=run.forge, repo_full_name=run.repo,
+            branch=checkout.branch, base_branch=context.base_branch, number=run.number,
+            is_pull_request=run.is_pull_request, issue_title=context.title,
+            issue_body=context.body, issue_url=context.url, discussion=context.discussion,
+            bot_logins=frozenset({settings.forge(run.forge).bot_login} - {""}),  # type: ignore[union-attr]
+            diff_stat=context.diff_stat, persona=run.options.get("persona"),
+            plan=run.options.get("plan"), variables=run.options.get("variables") or {},
+            resume=resume,
+        ),
+        library,
+    )
+    save_prompt(checkout.meta_dir, prompt)
+    return Preparation(workspace, checkout, prompt, *launch_for(settings, run, workspace,
+                                                              checkout, prompt, environ))
+
+
+def launch_for(
+    settings: Settings, run: Run, workspace: Path, checkout: PreparedWorkspace, prompt: str,
+    environ: Mapping[str, str],
+) -> tuple[LaunchSpec, str]:
+    """The launch spec (native argv in the checkout, or the container CLI argv) and runtime."""
+    dispatch = settings.dispatch
+    catalog = agent_catalog_from_definitions(settings.agents)
+    spec = AgentSpec(run.agent, run.model)
+    command = catalog.command(spec, prompt)
+    log_path = agent_output_file(checkout.meta_dir, spec)
+    env = agent_environment(settings, environ)
+    runtime = "native" if command.where == "native" else resolve_runtime(dispatch.runtime, environ)
+    if runtime == "native":
+        launch = LaunchSpec(run_id=run.id, argv=command.argv, cwd=checkout.repo_dir,
+                            log_path=log_path, env=env)
+        return launch, runtime
+    name = container_name_for(run.id)
+    argv = container_command(
+        runtime, image=resolve_image(dispatch.image, environ), gpu=dispatch.gpu,
+        agent_argv=command.argv, workspace_dir=workspace, meta_dir=checkout.meta_dir,
+        container_name=name, home_dir=Path(environ.get("HOME") or Path.home()),
+        git_identity=(dispatch.git_identity.name, dispatch.git_identity.email),
+        pass_env=dispatch.pass_env, credential_dirs=credential_dirs_for(run.agent),
+        global_args=dispatch.global_args, extra_args=dispatch.extra_args,
+    )
+    launch = LaunchSpec(run_id=run.id, argv=argv, cwd=workspace, log_path=log_path, env=env,
+                        container_name=name, runtime_binary=runtime_binary(runtime))
+    return launch, runtime

@@ -1,0 +1,143 @@
+"""The scheduler: starts queued runs as limits allow, tracks their tasks, cancels, recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from bot.engine.backoff import paused_pools
+from bot.engine.executor import RunExecutor
+from bot.engine.limits import Selection, select_runs_to_start
+from bot.engine.transitions import record
+from bot.logs import get_logger, log_event
+from bot.services import Services
+from bot.store.runs import Run, RunState
+
+logger = get_logger("scheduler")
+
+
+class Scheduler:
+    """Implements the dispatcher's RunEngine: `run_queued` and `cancel`."""
+
+    def __init__(self, services: Services, executor: RunExecutor, tick_seconds: float = 2.0):
+        self.services = services
+        self.executor = executor
+        self.tick_seconds = tick_seconds
+        self.tasks: dict[int, asyncio.Task[Run]] = {}
+        self.last_selection = Selection((), ())
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._pass_lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Re-attach runs left running by an earlier process, then start the scheduling loop."""
+        for run in await self.services.runs.in_states(RunState.RUNNING.value):
+            self._track(run, self.executor.reattach(run))
+        self._loop_task = asyncio.create_task(self._loop(), name="scheduler")
+        self.kick()
+
+    async def stop(self) -> None:
+        """Stop scheduling. Agents keep running: the next process re-attaches to them."""
+        if self._loop_task:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def idle(self) -> None:
+        """Wait until no run task is in flight and nothing queued can start (tests, CLI)."""
+        while True:
+            await self.schedule_pass()
+            if not self.tasks:
+                return
+            await asyncio.gather(*list(self.tasks.values()), return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick_seconds)
+            self._wake.clear()
+            try:
+                await self.schedule_pass()
+                await self._notice_external_cancels()
+            except Exception:  # noqa: BLE001 - the loop must survive a bad pass
+                logger.exception("scheduling pass failed")
+
+    # -- RunEngine ---------------------------------------------------------------------------
+    async def run_queued(self, run: Run) -> None:
+        self.kick()
+
+    async def cancel(self, run: Run, reason: str) -> Run:
+        current = await self.services.runs.get(run.id) or run
+        if current.state is RunState.QUEUED:
+            return await record(self.services.runs, current, RunState.CANCELLED, reason=reason)
+        if current.state is RunState.RUNNING:
+            await self.executor.cancel(current, reason)
+            task = self.tasks.get(run.id)
+            if task is not None:
+                return await asyncio.shield(task)
+        return current
+
+    # -- scheduling --------------------------------------------------------------------------
+    async def schedule_pass(self) -> Selection:
+        async with self._pass_lock:
+            queued = await self.services.runs.in_states(RunState.QUEUED.value)
+            if not queued:
+                return Selection((), ())
+            running = await self.services.runs.in_states(RunState.RUNNING.value)
+            selection = select_runs_to_start(
+                queued,
+                running,
+                self.services.settings.concurrency,
+                paused_pools=await paused_pools(self.services),
+                frozen=await self.services.flags.is_frozen(),
+            )
+            self.last_selection = selection
+            for run in selection.start:
+                started = await record(self.services.runs, run, RunState.RUNNING)
+                self._track(started, self.executor.execute(started))
+            return selection
+
+    async def _guarded(self, run: Run, work: Coroutine[Any, Any, Run]) -> Run:
+        """Whatever happens inside the bot, the run ends in a final state (never lost)."""
+        try:
+            return await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            logger.exception("run crashed in the bot", extra={"fields": {"run": run.id}})
+            current = await self.services.runs.get(run.id) or run
+            return await self.executor.finish_with_error(current, f"bot error: {error!r}")
+
+    def _track(self, run: Run, work: Coroutine[Any, Any, Run]) -> None:
+        task = asyncio.create_task(self._guarded(run, work), name=f"run-{run.id}")
+        self.tasks[run.id] = task
+
+        def done(finished: asyncio.Task[Run]) -> None:
+            self.tasks.pop(run.id, None)
+            if not finished.cancelled() and finished.exception() is not None:
+                log_event(logger, logging.ERROR, "run task crashed", run=run.id,
+                          error=repr(finished.exception()))
+            self.kick()
+
+        task.add_done_callback(done)
+
+    async def _notice_external_cancels(self) -> None:
+        """`python -m bot cancel` marks the row; a running agent of ours is then stopped."""
+        for run_id in list(self.tasks):
+            row = await self.services.runs.get(run_id)
+            if row is not None and row.state is RunState.CANCELLED and run_id not in (
+                self.executor.cancel_reasons
+            ):
+                running = row.model_copy(update={"state": RunState.RUNNING})
+                await self.executor.cancel(running, row.reason or "cancelled")

@@ -1,0 +1,1 @@
+"""Fake executables and helpers for the engine tests."""
