@@ -20,23 +20,7 @@ from bot.engine.git import ensure_mirror, git_environment, prepare_workspace  # 
 from bot.engine.workspace import workspace_dir  # noqa: E402
 
 IDENTITY = ("Bench Bot", "bench@example.org")
-WORDS = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "epsilon",
-    "zeta",
-    "eta",
-    "theta",
-    "iota",
-    "kappa",
-    "lambda",
-    "mu",
-    "nu",
-    "xi",
-    "omicron",
-]
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi".split()  # noqa: SIM905
 
 
 def file_text(generator: random.Random, version: int) -> bytes:

@@ -74,6 +74,7 @@ class RunExecutor:
         run = await record(
             self.services.runs, run, workspace_path=str(preparation.workspace),
             branch=preparation.checkout.branch, base_sha=preparation.checkout.head_sha,
+            base_branch=preparation.base_branch,
             runtime=preparation.runtime, container_name=preparation.launch.container_name,
         )
         try:

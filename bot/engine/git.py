@@ -238,18 +238,21 @@ async def prepare_workspace(
     if pull_request_number:
         refspecs.append(f"+{start_ref}:{start_ref}")
     async with mirror_lock(mirror):
-        try:
-            await _sanitize(repo, overrides)
-        except GitError:
-            fresh = workspace / ".repo-new"
-            _remove(fresh)
-            _remove(repo)
-            link = "--shared" if sharing == "alternates" else "--local"
-            await run_git("clone", "--quiet", "--no-checkout", link, "--", str(mirror), str(fresh))
-            os.replace(fresh, repo)
-            await _sanitize(repo, overrides)
-        _share(repo, mirror, sharing)
-        await _in_repo(repo, "fetch", "--quiet", "--no-tags", "--", str(mirror), *refspecs)
+        for fresh in (False, True):  # reuse the checkout; if it is unusable, clone again
+            try:
+                if fresh:
+                    _remove(repo)
+                    link = "--shared" if sharing == "alternates" else "--local"
+                    await run_git(
+                        "clone", "-q", "--no-checkout", link, "--", str(mirror), str(repo)
+                    )
+                await _sanitize(repo, overrides)
+                _share(repo, mirror, sharing)
+                await _in_repo(repo, "fetch", "--quiet", "--no-tags", "--", str(mirror), *refspecs)
+                break
+            except GitError:
+                if fresh:
+                    raise
     start, base = await _resolve(repo, start_ref), await _resolve(repo, base_ref)
     if start is None or base is None:
         raise GitError(f"base branch {base_branch!r} is not in the mirror")

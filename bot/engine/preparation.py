@@ -44,6 +44,7 @@ class Preparation:
     prompt: str
     launch: LaunchSpec
     runtime: str  # native | docker | podman | apple
+    base_branch: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ async def issue_context(forge: Forge, run: Run, default_branch: str) -> IssueCon
     issue = await forge.get_issue(run.repo, run.number)
     comments = await forge.list_issue_comments(run.repo, run.number)
     discussion = [DiscussionComment(author_login=c.author_login, body=c.body) for c in comments]
-    base = run.options.get("base") or run.base_branch or default_branch
+    base = run.options.get("base") or default_branch  # the API's, not the payload's
     if not run.is_pull_request:
         return IssueContext(issue.title, issue.body, issue.html_url, discussion, base, None, None)
     pull = await forge.get_pull_request(run.repo, run.number)
@@ -137,8 +138,8 @@ async def prepare_run(
         library,
     )
     save_prompt(checkout.meta_dir, prompt)
-    return Preparation(workspace, checkout, prompt, *launch_for(settings, run, workspace,
-                                                              checkout, prompt, environ))
+    launch, runtime = launch_for(settings, run, workspace, checkout, prompt, environ)
+    return Preparation(workspace, checkout, prompt, launch, runtime, context.base_branch)
 
 
 def launch_for(

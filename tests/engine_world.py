@@ -1,0 +1,72 @@
+"""An end-to-end world for the engine: a local origin on the fake forge, fake agents and docker."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fake_forge import FakeForge
+from tests.gitrepos import Origin, make_origin
+
+FAKES = Path(__file__).parent / "fakes"
+REPO = "kostekIV/test"
+AGENTS = ("codex", "claude", "gemini", "coderabbit")
+
+
+@dataclass
+class EngineWorld:
+    root: Path
+    origin: Origin
+    forge: FakeForge
+    bin_dir: Path
+    docker_state: Path
+
+    def act(self, actions: str) -> None:
+        """What the fake agents do on their next runs (see tests/fakes/scripted_agent.py)."""
+        (self.root / "action").write_text(actions)
+
+    def agent_runs(self) -> list[dict]:
+        path = self.root / "agent-runs.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def docker_calls(self) -> list[list[str]]:
+        path = self.docker_state / "calls.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [json.loads(line)["argv"] for line in lines]
+
+
+def _wrapper(path: Path, environment: dict[str, str], script: Path, name: str) -> None:
+    exports = " ".join(f"{key}='{value}'" for key, value in environment.items())
+    path.write_text(f'#!/bin/sh\nexport {exports}\nexec "{sys.executable}" "{script}" {name} "$@"\n')
+    path.chmod(0o755)
+
+
+def make_world(tmp_path: Path, forge: FakeForge, monkeypatch: pytest.MonkeyPatch) -> EngineWorld:
+    origin = make_origin(tmp_path, commits=2)
+    forge.add_repo(REPO, family="gitea", clone_url=str(origin.path))
+    forge.add_issue(REPO, 3, "Fix the README", "It has typos.", author="alice")
+    forge.set_permission(REPO, "alice", "write")
+    bin_dir, state, home = tmp_path / "bin", tmp_path / "docker-state", tmp_path / "home"
+    for folder in (bin_dir, state, home / ".codex", home / ".claude"):
+        folder.mkdir(parents=True)
+    agent_environment = {
+        "SCRIPTED_AGENT_RECORD": str(tmp_path / "agent-runs.jsonl"),
+        "SCRIPTED_AGENT_ACTION_FILE": str(tmp_path / "action"),
+    }
+    for agent in AGENTS:
+        _wrapper(bin_dir / agent, agent_environment, FAKES / "scripted_agent.py", agent)
+    for program in ("docker", "podman"):
+        _wrapper(bin_dir / program, {"FAKE_DOCKER_STATE": str(state)}, FAKES / "fake_docker.py", program)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-key-value")
+    monkeypatch.delenv("CORE_AGENT_RUNTIME", raising=False)
+    monkeypatch.delenv("AGENT_DOCKER_IMAGE", raising=False)
+    world = EngineWorld(tmp_path, origin, forge, bin_dir, state)
+    world.act("commit")
+    return world
