@@ -136,7 +136,7 @@ class DispatchConfig(Strict):
     workspace_root: Path = Path("./data/workspaces")
     mirror_root: Path = Path("./data/mirrors")
     templates_dir: Path | None = None
-    timeout_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    timeout_minutes: float = Field(default=60, gt=0, le=24 * 60)
     cancel_grace_seconds: float = Field(default=30, ge=0)
     on_busy: Literal["reject", "queue", "supersede"] = "reject"
     git_identity: GitIdentity = GitIdentity()

@@ -48,7 +48,7 @@ class RunExecutor:
         self.on_finished = on_finished or []
         self.cancel_reasons: dict[int, str] = {}
 
-    def timeout_minutes(self, run: Run) -> int:
+    def timeout_minutes(self, run: Run) -> float:
         limit = self.services.settings.dispatch.timeout_minutes
         return min(run.timeout_minutes, limit) if run.timeout_minutes else limit
 

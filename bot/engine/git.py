@@ -231,7 +231,6 @@ async def prepare_workspace(
         current = await _in_repo(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
         base = await _resolve(repo, base_ref) or head
         return PreparedWorkspace(repo, meta, current.stdout.strip() or branch, base, head, True)
-
     if pull_request_number and not await _resolve(repo, start_ref, git_dir=mirror):
         raise GitError(f"pull request #{pull_request_number} has no {start_ref} in the mirror")
     refspecs = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]

@@ -104,18 +104,20 @@ class ContainerRuntime(ProcessGroupRuntime):
         return status == 0 and output.strip().lower() == "true"
 
     async def _wait_run(self, handle: RunHandle) -> int | None:
+        """Our CLI's exit code; for an adopted run, `wait NAME` (retried while the container
+        is not there yet), else poll until it has ended (exit code unknown)."""
         if self._own_process(handle) is not None:
             return await self._wait_process(handle)
         binary, name = self._target(handle)
-        if binary != APPLE_BINARY:
-            exit_code = await self._container_exit_code(binary, name, timeout=None)
-            if exit_code is not None:
-                await wait_until(lambda: not self._process_alive(handle), 5, 0.05)
-                return exit_code
-        await wait_until(self._finished(handle), None, self.poll_interval_seconds)
-        if binary == APPLE_BINARY:
-            return None
-        return await self._container_exit_code(binary, name, timeout=self.command_timeout_seconds)
+        while True:
+            if binary != APPLE_BINARY:
+                exit_code = await self._container_exit_code(binary, name, timeout=None)
+                if exit_code is not None:
+                    await wait_until(lambda: not self._process_alive(handle), 5, 0.05)
+                    return exit_code
+            if not await self.is_alive(handle):
+                return None
+            await asyncio.sleep(self.poll_interval_seconds)
 
     def _finished(self, handle: RunHandle) -> Callable[[], Awaitable[bool]]:
         async def finished() -> bool:

@@ -26,6 +26,8 @@ def main() -> int:
         "cwd": os.getcwd(),
         "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
         "env": dict(os.environ),
+        "pid": os.getpid(),
+        "started": time.time(),
     }
     with open(os.environ["SCRIPTED_AGENT_RECORD"], "a", encoding="utf-8") as file:
         file.write(json.dumps(record) + "\n")
