@@ -158,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("run_id", type=int)
     add("freeze", "freeze dispatch: new runs queue, none start")
     add("unfreeze", "unfreeze dispatch")
+    dispatch = add("dispatch", "run an agent on an issue from the shell")
+    dispatch.add_argument("--forge", required=True)
+    dispatch.add_argument("--repo", required=True, help="OWNER/NAME")
+    dispatch.add_argument("--issue", type=int, required=True, help="issue or PR number")
+    dispatch.add_argument("--agent", help="AGENT[:MODEL] (default: the configured default)")
+    dispatch.add_argument("--template")
+    dispatch.add_argument("--instructions")
+    dispatch.add_argument("--dry-run", action="store_true",
+                          help="prepare the workspace, print the prompt and command, run nothing")
     replay = add("replay", "feed a stored payload through intake")
     replay.add_argument("file")
     replay.add_argument("--forge", required=True)
@@ -180,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_cancel(settings, arguments.run_id))
     if arguments.command in ("freeze", "unfreeze"):
         return asyncio.run(_freeze(settings, arguments.command == "freeze"))
+    if arguments.command == "dispatch":
+        from bot.cli_dispatch import run_dispatch
+
+        return asyncio.run(run_dispatch(settings, arguments))
     if arguments.command == "replay":
         return asyncio.run(_replay(settings, arguments))
     return 2

@@ -74,6 +74,16 @@ async def issue_context(forge: Forge, run: Run, default_branch: str) -> IssueCon
     )
 
 
+def write_answer(repo: Path, answer: str) -> Path:
+    """`ANSWER.md` beside the agent's `BLOCKED.md`; never through a link the agent planted."""
+    path = repo / "ANSWER.md"
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as file:
+        file.write(answer.strip() + "\n")
+    return path
+
+
 def agent_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
     names = (*BASE_ENVIRONMENT, *settings.dispatch.pass_env)
     env = {name: environ[name] for name in names if name in environ}
@@ -120,7 +130,7 @@ async def prepare_run(
         resume = ResumeContext(original_task=previous.instructions or previous.task,
                                question=previous.question or "", answer=run.answer or "",
                                answered_by=run.actor)
-        (checkout.repo_dir / "ANSWER.md").write_text((run.answer or "").strip() + "\n")
+        write_answer(checkout.repo_dir, run.answer or "")
     else:
         clear_blocked_file(checkout.repo_dir)
     prompt = build_prompt(

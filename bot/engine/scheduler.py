@@ -104,6 +104,8 @@ class Scheduler:
             )
             self.last_selection = selection
             for run in selection.start:
+                if not await self.services.runs.claim_for_start(run.id):
+                    continue  # another process (the CLI) started it
                 started = await record(self.services.runs, run, RunState.RUNNING)
                 self._track(started, self.executor.execute(started))
             return selection

@@ -136,6 +136,14 @@ class Runs:
             raise LookupError(f"run {run_id} does not exist")
         return run
 
+    async def claim_for_start(self, run_id: int) -> bool:
+        """Atomically move a queued run to running; False when someone else got it first."""
+        cursor = await self.database.execute(
+            "UPDATE runs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
+            (now(), run_id),
+        )
+        return cursor.rowcount == 1
+
     async def get(self, run_id: int) -> Run | None:
         row = await self.database.fetch_one("SELECT * FROM runs WHERE id = ?", (run_id,))
         return Run.model_validate(dict(row)) if row else None
