@@ -95,4 +95,28 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 2: forge feedback — time tracking mode, delivery results, and the outbox of forge writes
+    # that must survive a forge outage or a restart.
+    """
+    ALTER TABLE runs ADD COLUMN timing TEXT;
+    ALTER TABLE runs ADD COLUMN state_label TEXT;
+    ALTER TABLE runs ADD COLUMN qa_report TEXT;
+    ALTER TABLE runs ADD COLUMN diff_stat TEXT;
+    ALTER TABLE runs ADD COLUMN pushed_branch TEXT;
+    ALTER TABLE runs ADD COLUMN final_message TEXT;
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs (id),
+        forge TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        dedupe_key TEXT UNIQUE,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt_at);
+    """,
 ]

@@ -70,8 +70,14 @@ class Run(BaseModel):
     delivery_id: str | None = None
     resumed_from: int | None = None
     clone_url: str | None = None
+    timing: str | None = None  # how its time is tracked: stopwatch | times | none
+    state_label: str | None = None
+    qa_report: dict[str, Any] | None = None
+    diff_stat: str | None = None
+    pushed_branch: str | None = None
+    final_message: str | None = None
 
-    @field_validator("options", "handle", mode="before")
+    @field_validator("options", "handle", "qa_report", mode="before")
     @classmethod
     def _decode_json(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
@@ -91,7 +97,7 @@ class Run(BaseModel):
         return (self.finished_at or now()) - self.started_at
 
 
-JSON_COLUMNS = {"options", "handle"}
+JSON_COLUMNS = {"options", "handle", "qa_report"}
 WRITABLE_COLUMNS = set(Run.model_fields) - {"id"}
 
 
