@@ -27,7 +27,9 @@ sys.path.insert(0, str(HERE.parent))
 from bench._servers import SECRET  # noqa: E402
 
 FIXTURE = HERE.parents[1] / "shared" / "fixtures" / "forgejo" / "pull_request.label_updated.json"
-COMMENT_FIXTURE = HERE.parents[1] / "shared" / "fixtures" / "gitea" / "issue_comment.created.modern.json"
+COMMENT_FIXTURE = (
+    HERE.parents[1] / "shared" / "fixtures" / "gitea" / "issue_comment.created.modern.json"
+)
 
 
 def free_port() -> int:
@@ -66,7 +68,9 @@ async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
-async def closed_loop(session: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int) -> float:
+async def closed_loop(
+    session: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int
+) -> float:
     queue = list(reversed(bodies))
 
     async def worker() -> None:
@@ -80,7 +84,9 @@ async def closed_loop(session: aiohttp.ClientSession, url: str, bodies: list[byt
     return len(bodies) / (time.perf_counter() - started)
 
 
-async def paced(session: aiohttp.ClientSession, url: str, bodies: list[bytes], rate: float) -> list[float]:
+async def paced(
+    session: aiohttp.ClientSession, url: str, bodies: list[bytes], rate: float
+) -> list[float]:
     latencies: list[float] = []
 
     async def one(body: bytes) -> None:
@@ -108,7 +114,9 @@ def percentile(values: list[float], fraction: float) -> float:
 async def run(arguments: argparse.Namespace) -> None:
     ports = {"bare": free_port(), "bot": free_port()}
     processes = {
-        kind: subprocess.Popen([sys.executable, str(HERE / "_servers.py"), kind, "--port", str(port)])
+        kind: subprocess.Popen(
+            [sys.executable, str(HERE / "_servers.py"), kind, "--port", str(port)]
+        )
         for kind, port in ports.items()
     }
     urls = {kind: f"http://127.0.0.1:{port}/webhook/forgejo" for kind, port in ports.items()}
@@ -126,12 +134,14 @@ async def run(arguments: argparse.Namespace) -> None:
         async with aiohttp.ClientSession(connector=connector) as session:
             for url in urls.values():
                 await wait_ready(session, url)
-            for kind, url in urls.items():  # warm-up
+            for url in urls.values():  # warm-up
                 await closed_loop(session, url, next_bodies(200), arguments.concurrency)
             for _ in range(arguments.rounds):
                 for kind, url in urls.items():
                     throughput[kind].append(
-                        await closed_loop(session, url, next_bodies(arguments.requests), arguments.concurrency)
+                        await closed_loop(
+                            session, url, next_bodies(arguments.requests), arguments.concurrency
+                        )
                     )
             for _ in range(arguments.rounds):
                 for kind, url in urls.items():
@@ -143,15 +153,23 @@ async def run(arguments: argparse.Namespace) -> None:
             process.wait(10)
 
     bare_rate, bot_rate = (statistics.median(throughput[kind]) for kind in ("bare", "bot"))
-    print(f"intake benchmark: {arguments.rounds} alternating rounds, {arguments.requests} deliveries "
-          f"each, concurrency {arguments.concurrency}; paced {arguments.rate:.0f}/s for {arguments.seconds}s")
+    print(
+        f"intake benchmark: {arguments.rounds} alternating rounds, {arguments.requests} "
+        f"deliveries each, concurrency {arguments.concurrency}; "
+        f"paced {arguments.rate:.0f}/s for {arguments.seconds}s"
+    )
     print(f"{'endpoint':<28}{'deliveries/s':>14}{'p50 ms':>10}{'p99 ms':>10}")
     for kind, label in (("bare", "bare aiohttp + HMAC"), ("bot", "bot /webhook (verify+store)")):
         rate = statistics.median(throughput[kind])
-        print(f"{label:<28}{rate:>14.0f}{percentile(latency[kind], 0.5):>10.2f}"
-              f"{percentile(latency[kind], 0.99):>10.2f}")
+        print(
+            f"{label:<28}{rate:>14.0f}{percentile(latency[kind], 0.5):>10.2f}"
+            f"{percentile(latency[kind], 0.99):>10.2f}"
+        )
     print(f"throughput ratio bot/bare: {bot_rate / bare_rate:.2f} (target >= 0.6)")
-    print(f"bot p99 at {arguments.rate:.0f}/s: {percentile(latency['bot'], 0.99):.2f} ms (target < 25 ms)")
+    print(
+        f"bot p99 at {arguments.rate:.0f}/s: {percentile(latency['bot'], 0.99):.2f} ms"
+        " (target < 25 ms)"
+    )
 
 
 def main() -> None:

@@ -62,7 +62,10 @@ def build_forges(services: Services, session: aiohttp.ClientSession) -> None:
             )
         except ValueError as error:
             log_event(
-                logger, logging.WARNING, "forge API disabled", forge=forge_config.name,
+                logger,
+                logging.WARNING,
+                "forge API disabled",
+                forge=forge_config.name,
                 reason=str(error),
             )
             continue

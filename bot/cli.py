@@ -127,7 +127,11 @@ async def _replay(settings: Settings, arguments: argparse.Namespace) -> int:
             outcome = await handle_inbox_row(
                 services,
                 InboxRow(
-                    row_id, arguments.forge, delivery, arguments.event, arguments.event_type,
+                    row_id,
+                    arguments.forge,
+                    delivery,
+                    arguments.event,
+                    arguments.event_type,
                     body,
                 ),
             )
@@ -165,8 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch.add_argument("--agent", help="AGENT[:MODEL] (default: the configured default)")
     dispatch.add_argument("--template")
     dispatch.add_argument("--instructions")
-    dispatch.add_argument("--dry-run", action="store_true",
-                          help="prepare the workspace, print the prompt and command, run nothing")
+    dispatch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="prepare the workspace, print the prompt and command, run nothing",
+    )
     replay = add("replay", "feed a stored payload through intake")
     replay.add_argument("file")
     replay.add_argument("--forge", required=True)

@@ -41,8 +41,10 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
             build_forges(services, session)
             forge = services.forges.get(arguments.forge)
             if forge is None:
-                print(f"no API access to forge {arguments.forge!r}: is its token set?",
-                      file=sys.stderr)
+                print(
+                    f"no API access to forge {arguments.forge!r}: is its token set?",
+                    file=sys.stderr,
+                )
                 return 2
             try:
                 issue = await forge.get_issue(arguments.repo, arguments.issue)
@@ -51,11 +53,17 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
                 print(f"forge error: {error}", file=sys.stderr)
                 return 1
             request = RunRequest(
-                forge=arguments.forge, repo=arguments.repo, number=arguments.issue,
-                is_pull_request=issue.is_pull_request, clone_url=repository.clone_url,
-                base_branch=repository.default_branch, agent=spec.base, model=spec.model,
+                forge=arguments.forge,
+                repo=arguments.repo,
+                number=arguments.issue,
+                is_pull_request=issue.is_pull_request,
+                clone_url=repository.clone_url,
+                base_branch=repository.default_branch,
+                agent=spec.base,
+                model=spec.model,
                 template=arguments.template or settings.dispatch.default_template,
-                trigger="cli", actor=forge_config.bot_login or "cli",
+                trigger="cli",
+                actor=forge_config.bot_login or "cli",
                 task=f"{issue.title}\n\n{issue.body}".strip(),
                 instructions=arguments.instructions or "",
             )
@@ -65,8 +73,9 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
             result = await services.dispatcher.submit(request)
             if result.run is None:
                 busy = result.busy_with
-                print(f"busy: run {busy.id if busy else '?'} is active on this issue",
-                      file=sys.stderr)
+                print(
+                    f"busy: run {busy.id if busy else '?'} is active on this issue", file=sys.stderr
+                )
                 return 1
             if not await services.runs.claim_for_start(result.run.id):
                 print(f"run {result.run.id} was started by the server")
@@ -74,9 +83,11 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
             run = await record(services.runs, result.run, RunState.RUNNING)
             print(f"run {run.id} started: {run.agent_spec} on {run.repo}#{run.number}")
             finished = await executor.execute(run)
-            print(f"run {finished.id} {finished.state.value}"
-                  + (f": {finished.reason}" if finished.reason else "")
-                  + (f"\nquestion: {finished.question}" if finished.question else ""))
+            print(
+                f"run {finished.id} {finished.state.value}"
+                + (f": {finished.reason}" if finished.reason else "")
+                + (f"\nquestion: {finished.question}" if finished.question else "")
+            )
             return 0 if finished.state is RunState.COMPLETED else 1
     finally:
         await database.close()

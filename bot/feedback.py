@@ -27,6 +27,11 @@ async def update_status_comment(services: Services, run: Run) -> None:
             await services.runs.update(run.id, status_comment_id=comment.id)
     except ForgeError as error:
         log_event(
-            logger, logging.ERROR, "status comment not updated", run=run.id, repo=run.repo,
-            issue=run.number, error=str(error),
+            logger,
+            logging.ERROR,
+            "status comment not updated",
+            run=run.id,
+            repo=run.repo,
+            issue=run.number,
+            error=str(error),
         )

@@ -23,9 +23,7 @@ def _reply(status: int, reason: str) -> web.Response:
 
 
 def _event_type(request: web.Request) -> str | None:
-    return request.headers.get("X-Forgejo-Event-Type") or request.headers.get(
-        "X-Gitea-Event-Type"
-    )
+    return request.headers.get("X-Forgejo-Event-Type") or request.headers.get("X-Gitea-Event-Type")
 
 
 async def handle_webhook(request: web.Request) -> web.Response:

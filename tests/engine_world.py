@@ -42,7 +42,9 @@ class EngineWorld:
 
 def _wrapper(path: Path, environment: dict[str, str], script: Path, name: str) -> None:
     exports = " ".join(f"{key}='{value}'" for key, value in environment.items())
-    path.write_text(f'#!/bin/sh\nexport {exports}\nexec "{sys.executable}" "{script}" {name} "$@"\n')
+    path.write_text(
+        f'#!/bin/sh\nexport {exports}\nexec "{sys.executable}" "{script}" {name} "$@"\n'
+    )
     path.chmod(0o755)
 
 
@@ -61,7 +63,9 @@ def make_world(tmp_path: Path, forge: FakeForge, monkeypatch: pytest.MonkeyPatch
     for agent in AGENTS:
         _wrapper(bin_dir / agent, agent_environment, FAKES / "scripted_agent.py", agent)
     for program in ("docker", "podman"):
-        _wrapper(bin_dir / program, {"FAKE_DOCKER_STATE": str(state)}, FAKES / "fake_docker.py", program)
+        _wrapper(
+            bin_dir / program, {"FAKE_DOCKER_STATE": str(state)}, FAKES / "fake_docker.py", program
+        )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-key-value")

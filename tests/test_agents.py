@@ -42,37 +42,133 @@ SOCAT = "socat TCP-LISTEN:11434,fork,reuseaddr TCP:host.docker.internal:11434 & 
     ("spec", "prompt", "argv", "where"),
     [
         ("gemini", PROMPT, ["gemini", "-p", PROMPT, "--yolo", "--sandbox"], "container"),
-        ("gemini:pro", PROMPT,
-         ["gemini", "-p", PROMPT, "--yolo", "--sandbox", "-m", "gemini-2.5-pro"], "container"),
-        ("codex", PROMPT,
-         ["codex", "exec", BYPASS, "-o", "../.meta/agent-codex.log", PROMPT], "container"),
-        ("codex:gpt-5.4-mini", PROMPT,
-         ["codex", "exec", BYPASS, "-o", "../.meta/agent-codex.log", "--model", "gpt-5.4-mini",
-          PROMPT], "container"),
-        ("codex:lemmy", PROMPT,
-         ["codex", "exec", BYPASS, "-o", "../.meta/agent-codex.log", "--profile", "lemmy",
-          PROMPT], "container"),
+        (
+            "gemini:pro",
+            PROMPT,
+            ["gemini", "-p", PROMPT, "--yolo", "--sandbox", "-m", "gemini-2.5-pro"],
+            "container",
+        ),
+        (
+            "codex",
+            PROMPT,
+            ["codex", "exec", BYPASS, "-o", "../.meta/agent-codex.log", PROMPT],
+            "container",
+        ),
+        (
+            "codex:gpt-5.4-mini",
+            PROMPT,
+            [
+                "codex",
+                "exec",
+                BYPASS,
+                "-o",
+                "../.meta/agent-codex.log",
+                "--model",
+                "gpt-5.4-mini",
+                PROMPT,
+            ],
+            "container",
+        ),
+        (
+            "codex:lemmy",
+            PROMPT,
+            [
+                "codex",
+                "exec",
+                BYPASS,
+                "-o",
+                "../.meta/agent-codex.log",
+                "--profile",
+                "lemmy",
+                PROMPT,
+            ],
+            "container",
+        ),
         ("codex:review", PROMPT, ["codex", "exec", BYPASS, REVIEW], "container"),
-        ("claude", PROMPT,
-         ["claude", "-p", PROMPT, "--output-format", "text", "--dangerously-skip-permissions",
-          "--no-session-persistence", "--append-system-prompt", SANDBOX], "native"),
-        ("claude:opus", PROMPT,
-         ["claude", "-p", PROMPT, "--output-format", "text", "--dangerously-skip-permissions",
-          "--no-session-persistence", "--append-system-prompt", SANDBOX, "--model", "opus"],
-         "native"),
+        (
+            "claude",
+            PROMPT,
+            [
+                "claude",
+                "-p",
+                PROMPT,
+                "--output-format",
+                "text",
+                "--dangerously-skip-permissions",
+                "--no-session-persistence",
+                "--append-system-prompt",
+                SANDBOX,
+            ],
+            "native",
+        ),
+        (
+            "claude:opus",
+            PROMPT,
+            [
+                "claude",
+                "-p",
+                PROMPT,
+                "--output-format",
+                "text",
+                "--dangerously-skip-permissions",
+                "--no-session-persistence",
+                "--append-system-prompt",
+                SANDBOX,
+                "--model",
+                "opus",
+            ],
+            "native",
+        ),
         ("coderabbit", "", ["coderabbit", "review", "--plain", "--base", "HEAD~1"], "native"),
-        ("coderabbit:committed", PROMPT,
-         ["coderabbit", "review", "--plain", "--base", "HEAD~1", "--type", "committed",
-          "--config", "CLAUDE.md"], "native"),
-        ("local", PROMPT,
-         ["sh", "-c", f"{SOCAT} && codex exec {BYPASS} --oss --local-provider ollama -m "
-          f"'devstral-24b' -o ../.meta/agent-codex.log 'Fix the failing tests'"], "container"),
-        ("local:lemer", "it's done",
-         ["sh", "-c", f"{SOCAT} && codex exec {BYPASS} --profile 'lemer' "
-          "-o ../.meta/agent-codex.log 'it'\\''s done'"], "container"),
-        ("local:qwen3:8b", PROMPT,
-         ["sh", "-c", f"{SOCAT} && codex exec {BYPASS} --oss --local-provider ollama -m "
-          f"'qwen3:8b' -o ../.meta/agent-codex.log 'Fix the failing tests'"], "container"),
+        (
+            "coderabbit:committed",
+            PROMPT,
+            [
+                "coderabbit",
+                "review",
+                "--plain",
+                "--base",
+                "HEAD~1",
+                "--type",
+                "committed",
+                "--config",
+                "CLAUDE.md",
+            ],
+            "native",
+        ),
+        (
+            "local",
+            PROMPT,
+            [
+                "sh",
+                "-c",
+                f"{SOCAT} && codex exec {BYPASS} --oss --local-provider ollama -m "
+                f"'devstral-24b' -o ../.meta/agent-codex.log 'Fix the failing tests'",
+            ],
+            "container",
+        ),
+        (
+            "local:lemer",
+            "it's done",
+            [
+                "sh",
+                "-c",
+                f"{SOCAT} && codex exec {BYPASS} --profile 'lemer' "
+                "-o ../.meta/agent-codex.log 'it'\\''s done'",
+            ],
+            "container",
+        ),
+        (
+            "local:qwen3:8b",
+            PROMPT,
+            [
+                "sh",
+                "-c",
+                f"{SOCAT} && codex exec {BYPASS} --oss --local-provider ollama -m "
+                f"'qwen3:8b' -o ../.meta/agent-codex.log 'Fix the failing tests'",
+            ],
+            "container",
+        ),
     ],
 )
 def test_builtin_table_matches_the_seed(
@@ -99,8 +195,18 @@ def test_parse_agent_spec(text: str, expected: AgentSpec) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["codex:gpt 5", "codex:-rf", "codex:a\nb", "codex:a\x00", "codex:a;rm", "codex:$(x)",
-     "codex:" + "a" * 129, "codex:é", ":gpt", "co dex"],
+    [
+        "codex:gpt 5",
+        "codex:-rf",
+        "codex:a\nb",
+        "codex:a\x00",
+        "codex:a;rm",
+        "codex:$(x)",
+        "codex:" + "a" * 129,
+        "codex:é",
+        ":gpt",
+        "co dex",
+    ],
 )
 def test_bad_specs_are_refused(text: str) -> None:
     with pytest.raises(AgentSpecError):
@@ -133,9 +239,7 @@ def test_custom_agent_substitutes_per_argument_without_a_shell() -> None:
     aider = CustomAgent(("aider", "--model", "{model}", "--message={prompt}"), "native", "sonnet")
     prompt = "use {model} and $(rm -rf /) 'quoted'"
     command = agent_command("aider", prompt, custom_agents={"aider": aider})
-    assert command == AgentCommand(
-        ["aider", "--model", "sonnet", f"--message={prompt}"], "native"
-    )
+    assert command == AgentCommand(["aider", "--model", "sonnet", f"--message={prompt}"], "native")
     command = agent_command("aider:haiku", "x", custom_agents={"aider": aider})
     assert command.argv == ["aider", "--model", "haiku", "--message=x"]
 
@@ -159,15 +263,19 @@ def test_custom_agent_replaces_a_builtin_and_overrides_move_builtins() -> None:
 
 
 def test_catalog_from_config_style_definitions() -> None:
-    catalog = agent_catalog_from_definitions({
-        "aider": SimpleNamespace(command=["aider", "{prompt}"], where=None, default_model=None),
-        "claude": SimpleNamespace(command=None, where="container", default_model=None),
-        "local": SimpleNamespace(command=None, where=None, default_model="qwen3:8b"),
-        "gemini": SimpleNamespace(command=["g2", "{prompt}"], where=None, default_model=None),
-    })
+    catalog = agent_catalog_from_definitions(
+        {
+            "aider": SimpleNamespace(command=["aider", "{prompt}"], where=None, default_model=None),
+            "claude": SimpleNamespace(command=None, where="container", default_model=None),
+            "local": SimpleNamespace(command=None, where=None, default_model="qwen3:8b"),
+            "gemini": SimpleNamespace(command=["g2", "{prompt}"], where=None, default_model=None),
+        }
+    )
     assert catalog == AgentCatalog(
-        custom_agents={"aider": CustomAgent(("aider", "{prompt}"), "container"),
-                       "gemini": CustomAgent(("g2", "{prompt}"), "container")},
+        custom_agents={
+            "aider": CustomAgent(("aider", "{prompt}"), "container"),
+            "gemini": CustomAgent(("g2", "{prompt}"), "container"),
+        },
         where_overrides={"claude": "container"},
         default_models={"local": "qwen3:8b"},
     )
@@ -188,7 +296,9 @@ def test_shell_quote_round_trips_through_sh(value: str) -> None:
     assert output == value.encode("utf-8")
 
 
-@pytest.mark.parametrize(("spec", "name"), [("codex:gpt-5", "agent-codex.log"),
-                                            (AgentSpec("local", "x"), "agent-local.log")])
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [("codex:gpt-5", "agent-codex.log"), (AgentSpec("local", "x"), "agent-local.log")],
+)
 def test_agent_output_file(spec: AgentSpec | str, name: str) -> None:
     assert agent_output_file(Path("/w/.meta"), spec) == Path("/w/.meta") / name

@@ -24,12 +24,18 @@ from tests.harness import SECRETS, TOKEN, make_settings, running_bot
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-async def bot_command(*arguments: str, cwd: Path, env: dict[str, str] | None = None,
-                      timeout: float = 60) -> tuple[int, str, str]:
+async def bot_command(
+    *arguments: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *arguments, cwd=cwd,
+        sys.executable,
+        "-m",
+        "bot",
+        *arguments,
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode or 0, stdout.decode(), stderr.decode()
@@ -60,11 +66,25 @@ def free_port() -> int:
 async def test_serve_starts_on_the_example_config_and_answers_healthz(tmp_path: Path) -> None:
     shutil.copy(REPO_ROOT / "config.example.yaml", tmp_path / "config.example.yaml")
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "FORGEJO_WEBHOOK_SECRET": "x",
-           "GITHUB_WEBHOOK_SECRET": "y"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "FORGEJO_WEBHOOK_SECRET": "x",
+        "GITHUB_WEBHOOK_SECRET": "y",
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
-        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         async with aiohttp.ClientSession() as session:
@@ -89,8 +109,20 @@ async def test_serve_starts_on_the_example_config_and_answers_healthz(tmp_path: 
 async def test_dispatch_dry_run_prints_the_prompt_and_command(world: EngineWorld) -> None:
     config, env = write_config(world)
     code, stdout, stderr = await bot_command(
-        "dispatch", "--config", str(config), "--forge", "forgejo", "--repo", REPO, "--issue", "3",
-        "--agent", "claude", "--dry-run", cwd=world.root, env=env,
+        "dispatch",
+        "--config",
+        str(config),
+        "--forge",
+        "forgejo",
+        "--repo",
+        REPO,
+        "--issue",
+        "3",
+        "--agent",
+        "claude",
+        "--dry-run",
+        cwd=world.root,
+        env=env,
     )
     assert code == 0, stderr
     assert "branch: agent/issue-3-fix-the-readme (from main)" in stdout
@@ -102,30 +134,64 @@ async def test_dispatch_dry_run_prints_the_prompt_and_command(world: EngineWorld
     assert stdout == ""  # and no run row was made
 
 
-async def test_dispatch_runs_an_agent_in_the_foreground_then_runs_lists_it(world: EngineWorld) -> None:
+async def test_dispatch_runs_an_agent_in_the_foreground_then_runs_lists_it(
+    world: EngineWorld,
+) -> None:
     config, env = write_config(world)
     code, stdout, stderr = await bot_command(
-        "dispatch", "--config", str(config), "--forge", "forgejo", "--repo", REPO, "--issue", "3",
-        "--agent", "claude", cwd=world.root, env=env,
+        "dispatch",
+        "--config",
+        str(config),
+        "--forge",
+        "forgejo",
+        "--repo",
+        REPO,
+        "--issue",
+        "3",
+        "--agent",
+        "claude",
+        cwd=world.root,
+        env=env,
     )
     assert code == 0, stderr
     assert "run 1 completed" in stdout
     assert len(world.agent_runs()) == 1
-    code, stdout, _ = await bot_command("runs", "--config", str(config), "--state", "completed",
-                                        cwd=world.root, env=env)
+    code, stdout, _ = await bot_command(
+        "runs", "--config", str(config), "--state", "completed", cwd=world.root, env=env
+    )
     assert stdout.startswith("1\tcompleted\tforgejo\tkostekIV/test#3\tclaude\tcli:agent-bot")
 
 
 async def test_bad_agent_and_unknown_forge_are_clear_errors(world: EngineWorld) -> None:
     config, env = write_config(world)
     code, _, stderr = await bot_command(
-        "dispatch", "--config", str(config), "--forge", "forgejo", "--repo", REPO, "--issue", "3",
-        "--agent", "hal", cwd=world.root, env=env,
+        "dispatch",
+        "--config",
+        str(config),
+        "--forge",
+        "forgejo",
+        "--repo",
+        REPO,
+        "--issue",
+        "3",
+        "--agent",
+        "hal",
+        cwd=world.root,
+        env=env,
     )
     assert code == 2 and "bad --agent" in stderr and "Traceback" not in stderr
     code, _, stderr = await bot_command(
-        "dispatch", "--config", str(config), "--forge", "nope", "--repo", REPO, "--issue", "3",
-        cwd=world.root, env=env,
+        "dispatch",
+        "--config",
+        str(config),
+        "--forge",
+        "nope",
+        "--repo",
+        REPO,
+        "--issue",
+        "3",
+        cwd=world.root,
+        env=env,
     )
     assert code == 2 and "unknown forge 'nope'" in stderr
 
@@ -144,8 +210,9 @@ async def test_cli_cancel_stops_an_agent_that_the_server_runs(world: EngineWorld
             if world.agent_runs():
                 break
             await asyncio.sleep(0.05)
-        code, stdout, stderr = await bot_command("cancel", "--config", str(config), "1",
-                                                 cwd=world.root, env=env)
+        code, stdout, stderr = await bot_command(
+            "cancel", "--config", str(config), "1", cwd=world.root, env=env
+        )
         assert code == 0, stderr
         assert "run 1 cancelled" in stdout
         await bot.services.scheduler.idle()
@@ -160,7 +227,9 @@ async def test_freeze_and_unfreeze(world: EngineWorld) -> None:
     settings = make_settings(world.root, world.forge.url)
     async with running_bot(settings, world.forge) as bot:
         assert await bot.services.flags.is_frozen()
-    code, stdout, _ = await bot_command("unfreeze", "--config", str(config), cwd=world.root, env=env)
+    code, stdout, _ = await bot_command(
+        "unfreeze", "--config", str(config), cwd=world.root, env=env
+    )
     assert code == 0 and "unfrozen" in stdout
     async with running_bot(settings, world.forge) as bot:
         assert not await bot.services.flags.is_frozen()
@@ -170,8 +239,18 @@ async def test_replay_feeds_a_stored_payload_through_intake(world: EngineWorld) 
     config, env = write_config(world)
     fixture = FIXTURES / "forgejo" / "pull_request.label_updated.json"
     code, stdout, stderr = await bot_command(
-        "replay", str(fixture), "--config", str(config), "--forge", "forgejo",
-        "--event", "pull_request", "--event-type", "pull_request_label", cwd=world.root, env=env,
+        "replay",
+        str(fixture),
+        "--config",
+        str(config),
+        "--forge",
+        "forgejo",
+        "--event",
+        "pull_request",
+        "--event-type",
+        "pull_request_label",
+        cwd=world.root,
+        env=env,
     )
     assert code == 0, stderr
     assert stdout.strip().endswith("no-trigger")

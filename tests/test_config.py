@@ -66,7 +66,9 @@ def test_variable_expansion_with_default() -> None:
 
 
 def test_concurrency_pools_and_models() -> None:
-    settings = parse({"concurrency": {"total": 5, "codex": {"total": 3, "gpt-5.4-mini": 1}, "claude": 1}})
+    settings = parse(
+        {"concurrency": {"total": 5, "codex": {"total": 3, "gpt-5.4-mini": 1}, "claude": 1}}
+    )
     assert settings.concurrency.total == 5
     assert settings.concurrency.pools["codex"].total == 3
     assert settings.concurrency.pools["codex"].models == {"gpt-5.4-mini": 1}
@@ -93,28 +95,98 @@ def test_github_defaults_and_enterprise_api_url() -> None:
         ({"forges": [forge(name="Bad Name")]}, None, "forges.0.name: String should match pattern"),
         ({"forges": [forge(url="")]}, None, "forges.0: a forgejo forge needs url"),
         ({"forges": [forge(url="ftp://x")]}, None, "forges.0.url: must be an http(s) URL"),
-        ({"forges": [forge()]}, {"TOKEN": "t"}, "forges.0.webhook_secret_env: environment variable SECRET is not set"),
-        ({"forges": [{k: v for k, v in forge().items() if k != "webhook_secret_env"}]}, None, "forges.0.webhook_secret_env: Field required"),
-        ({"forges": [forge(token="literal")]}, None, "forges.0.token: secrets are never written in the file; use token_env"),
+        (
+            {"forges": [forge()]},
+            {"TOKEN": "t"},
+            "forges.0.webhook_secret_env: environment variable SECRET is not set",
+        ),
+        (
+            {"forges": [{k: v for k, v in forge().items() if k != "webhook_secret_env"}]},
+            None,
+            "forges.0.webhook_secret_env: Field required",
+        ),
+        (
+            {"forges": [forge(token="literal")]},
+            None,
+            "forges.0.token: secrets are never written in the file; use token_env",
+        ),
         ({"forges": [forge(), forge()]}, None, "duplicate forge name 'forgejo'"),
-        ({"forges": [forge(url="${NOPE}")]}, None, "forges.0.url: environment variable NOPE is not set"),
-        ({"forges": [{"name": "gh", "kind": "github", "webhook_secret_env": "SECRET"}]}, None, "forges.0: GitHub needs token_env"),
-        ({"forges": [{"name": "gh", "kind": "github", "app_id": 1, "webhook_secret_env": "SECRET"}]}, None, "needs both app_id and private_key_path"),
-        ({"forges": [{"name": "gh", "kind": "github", "app_id": 1, "private_key_path": "/nonexistent.pem", "webhook_secret_env": "SECRET"}]}, None, "forges.0.private_key_path: cannot read"),
-        ({"permissions": {"min_permission": "owner"}}, None, "permissions.min_permission: Input should be"),
+        (
+            {"forges": [forge(url="${NOPE}")]},
+            None,
+            "forges.0.url: environment variable NOPE is not set",
+        ),
+        (
+            {"forges": [{"name": "gh", "kind": "github", "webhook_secret_env": "SECRET"}]},
+            None,
+            "forges.0: GitHub needs token_env",
+        ),
+        (
+            {
+                "forges": [
+                    {"name": "gh", "kind": "github", "app_id": 1, "webhook_secret_env": "SECRET"}
+                ]
+            },
+            None,
+            "needs both app_id and private_key_path",
+        ),
+        (
+            {
+                "forges": [
+                    {
+                        "name": "gh",
+                        "kind": "github",
+                        "app_id": 1,
+                        "private_key_path": "/nonexistent.pem",
+                        "webhook_secret_env": "SECRET",
+                    }
+                ]
+            },
+            None,
+            "forges.0.private_key_path: cannot read",
+        ),
+        (
+            {"permissions": {"min_permission": "owner"}},
+            None,
+            "permissions.min_permission: Input should be",
+        ),
         ({"permissions": {"on_refuse": "shout"}}, None, "permissions.on_refuse: Input should be"),
         ({"labels": {"agent:x": "nosuch"}}, None, "labels.agent:x: unknown agent 'nosuch'"),
         ({"dispatch": {"runtime": "lxc"}}, None, "dispatch.runtime: Input should be"),
         ({"dispatch": {"on_busy": "wait"}}, None, "dispatch.on_busy: Input should be"),
-        ({"dispatch": {"timeout_minutes": 0}}, None, "dispatch.timeout_minutes: Input should be greater"),
-        ({"dispatch": {"default_agent": "hal"}}, None, "dispatch.default_agent: unknown agent 'hal'"),
-        ({"dispatch": {"pass_env": ["OK", "NOT OK"]}}, None, "dispatch.pass_env.1: String should match"),
-        ({"concurrency": {"codex": -1}}, None, "concurrency.pools.codex.total: Input should be greater"),
+        (
+            {"dispatch": {"timeout_minutes": 0}},
+            None,
+            "dispatch.timeout_minutes: Input should be greater",
+        ),
+        (
+            {"dispatch": {"default_agent": "hal"}},
+            None,
+            "dispatch.default_agent: unknown agent 'hal'",
+        ),
+        (
+            {"dispatch": {"pass_env": ["OK", "NOT OK"]}},
+            None,
+            "dispatch.pass_env.1: String should match",
+        ),
+        (
+            {"concurrency": {"codex": -1}},
+            None,
+            "concurrency.pools.codex.total: Input should be greater",
+        ),
         ({"backoff": {"failures": 0}}, None, "backoff.failures: Input should be greater"),
         ({"time_tracking": "sometimes"}, None, "time_tracking: Input should be"),
         ({"after_run": {"qa": "make test"}}, None, "after_run.qa: Input should be a valid list"),
-        ({"agents": {"aider": {"where": "native"}}}, None, "agents.aider.command: a new agent needs a command"),
-        ({"agents": {"aider": {"command": []}}}, None, "agents.aider.command: List should have at least 1 item"),
+        (
+            {"agents": {"aider": {"where": "native"}}},
+            None,
+            "agents.aider.command: a new agent needs a command",
+        ),
+        (
+            {"agents": {"aider": {"command": []}}},
+            None,
+            "agents.aider.command: List should have at least 1 item",
+        ),
         ({"agents": {"claude": {"where": "moon"}}}, None, "agents.claude.where: Input should be"),
     ],
 )
@@ -134,7 +206,10 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
 def test_admin_defined_agent_and_override_are_known() -> None:
     settings = parse(
         {
-            "agents": {"aider": {"command": ["aider", "--message", "{prompt}"]}, "claude": {"where": "container"}},
+            "agents": {
+                "aider": {"command": ["aider", "--message", "{prompt}"]},
+                "claude": {"where": "container"},
+            },
             "labels": {"agent:aider": "aider"},
         }
     )
@@ -164,7 +239,11 @@ def test_check_config_prints_masked_config_and_fails_on_a_bad_file(tmp_path: Pat
     environ = {"PATH": "/usr/bin:/bin", **ENVIRON}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "check-config", "--config", str(good)],
-        capture_output=True, text=True, env=environ, cwd=REPO_ROOT, check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=REPO_ROOT,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "kind: forgejo" in result.stdout and "s3cret-value" not in result.stdout
@@ -172,7 +251,11 @@ def test_check_config_prints_masked_config_and_fails_on_a_bad_file(tmp_path: Pat
     bad.write_text(yaml.safe_dump({"dispatch": {"on_busy": "wait"}}))
     result = subprocess.run(
         [sys.executable, "-m", "bot", "check-config", "--config", str(bad)],
-        capture_output=True, text=True, env=environ, cwd=REPO_ROOT, check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=REPO_ROOT,
+        check=False,
     )
     assert result.returncode == 2
     assert "dispatch.on_busy" in result.stderr and "Traceback" not in result.stderr

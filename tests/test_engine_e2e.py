@@ -34,8 +34,9 @@ def forgejo_comment(world: EngineWorld, body: str) -> dict:
 
 
 async def dispatch(bot: Bot, world: EngineWorld, body: str):
-    response = await bot.deliver("forgejo", forgejo_comment(world, body), "issue_comment",
-                                 "issue_comment")
+    response = await bot.deliver(
+        "forgejo", forgejo_comment(world, body), "issue_comment", "issue_comment"
+    )
     assert response.status == 202
     await bot.services.scheduler.idle()
     return await bot.services.runs.list()
@@ -45,7 +46,9 @@ def settings_for(world: EngineWorld, **sections):
     return make_settings(world.root, world.forge.url, **sections)
 
 
-async def test_claude_runs_natively_in_the_issue_workspace_and_completes(world: EngineWorld) -> None:
+async def test_claude_runs_natively_in_the_issue_workspace_and_completes(
+    world: EngineWorld,
+) -> None:
     async with running_bot(settings_for(world), world.forge) as bot:
         [run] = await dispatch(bot, world, "/dispatch claude fix the README")
     workspace = world.root / "workspaces" / "forgejo" / "kostekIV" / "test" / "issue-3"
@@ -54,8 +57,14 @@ async def test_claude_runs_natively_in_the_issue_workspace_and_completes(world: 
     prompt = (workspace / ".meta" / "prompt.md").read_text()
     assert agent["name"] == "claude"
     assert agent["argv"] == [
-        "-p", prompt, "--output-format", "text", "--dangerously-skip-permissions",
-        "--no-session-persistence", "--append-system-prompt", SANDBOX,
+        "-p",
+        prompt,
+        "--output-format",
+        "text",
+        "--dangerously-skip-permissions",
+        "--no-session-persistence",
+        "--append-system-prompt",
+        SANDBOX,
     ]
     assert agent["cwd"] == str(workspace / "repo")
     assert agent["branch"] == "agent/issue-3-fix-the-readme"
@@ -71,7 +80,9 @@ async def test_claude_runs_natively_in_the_issue_workspace_and_completes(world: 
     assert '"state": "completed"' in status
     commits = subprocess.run(
         ["git", "-C", str(workspace / "repo"), "log", "--format=%s", f"{run.base_sha}..HEAD"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     assert commits[0] == "Fix the README"
     # The status comment was edited in place to the final state.
@@ -91,7 +102,9 @@ async def test_nonzero_exit_fails_with_the_reason(world: EngineWorld) -> None:
     async with running_bot(settings_for(world), world.forge) as bot:
         [run] = await dispatch(bot, world, "/dispatch claude fix the README")
     assert (run.state, run.reason, run.exit_code) == (
-        RunState.FAILED, "agent exited with code 3", 3
+        RunState.FAILED,
+        "agent exited with code 3",
+        3,
     )
 
 
@@ -104,30 +117,74 @@ async def test_codex_runs_through_the_docker_runtime(world: EngineWorld) -> None
     [call] = [argv for argv in world.docker_calls() if argv[1:2] == ["run"] or "run" in argv[:3]]
     home = world.root / "home"
     codex_argv = [
-        "codex", "exec", "--dangerously-bypass-approvals-and-sandbox",
-        "-o", "../.meta/agent-codex.log", "--model", "gpt-5.4-mini", prompt,
+        "codex",
+        "exec",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "-o",
+        "../.meta/agent-codex.log",
+        "--model",
+        "gpt-5.4-mini",
+        prompt,
     ]
     quoted = " ".join("'" + part.replace("'", "'\\''") + "'" for part in codex_argv[1:])
     assert call[-4:-1] == ["agents:1", "sh", "-c"]
     body = call[-1]
-    assert body.startswith("if [ ! -d /workspace/repo ]; then echo 'missing /workspace/repo' >&2; exit 1; fi; ")
+    assert body.startswith(
+        "if [ ! -d /workspace/repo ]; then echo 'missing /workspace/repo' >&2; exit 1; fi; "
+    )
     assert f"codex {quoted}" in body
-    assert call[:-1] == [
-        "run", "--rm", "--name", f"agent-run-{run.id}",
-        "--add-host=host.docker.internal:host-gateway",
-        "-v", f"{workspace}:/workspace", "-v", f"{workspace}/.meta:/workspace/.meta",
-        "-w", "/workspace/repo",
-        "-v", f"{home}/.codex:/home/agent/.codex:ro",
-        "-e", "OPENAI_API_KEY", "-e", "ANTHROPIC_API_KEY", "-e", "GEMINI_API_KEY",
-        "-e", "GOOGLE_API_KEY", "-e", "TERM=dumb", "-e", "NO_COLOR=1", "-e", "CI=true",
-        "-e", "GIT_USER_NAME=Agent Bot", "-e", "GIT_USER_EMAIL=agent-bot@example.org",
-        "-e", "GIT_AUTHOR_NAME=Agent Bot", "-e", "GIT_AUTHOR_EMAIL=agent-bot@example.org",
-        "-e", "GIT_COMMITTER_NAME=Agent Bot", "-e", "GIT_COMMITTER_EMAIL=agent-bot@example.org",
-        "agents:1", "sh", "-c",
-    ][: len(call) - 1]
+    assert (
+        call[:-1]
+        == [
+            "run",
+            "--rm",
+            "--name",
+            f"agent-run-{run.id}",
+            "--add-host=host.docker.internal:host-gateway",
+            "-v",
+            f"{workspace}:/workspace",
+            "-v",
+            f"{workspace}/.meta:/workspace/.meta",
+            "-w",
+            "/workspace/repo",
+            "-v",
+            f"{home}/.codex:/home/agent/.codex:ro",
+            "-e",
+            "OPENAI_API_KEY",
+            "-e",
+            "ANTHROPIC_API_KEY",
+            "-e",
+            "GEMINI_API_KEY",
+            "-e",
+            "GOOGLE_API_KEY",
+            "-e",
+            "TERM=dumb",
+            "-e",
+            "NO_COLOR=1",
+            "-e",
+            "CI=true",
+            "-e",
+            "GIT_USER_NAME=Agent Bot",
+            "-e",
+            "GIT_USER_EMAIL=agent-bot@example.org",
+            "-e",
+            "GIT_AUTHOR_NAME=Agent Bot",
+            "-e",
+            "GIT_AUTHOR_EMAIL=agent-bot@example.org",
+            "-e",
+            "GIT_COMMITTER_NAME=Agent Bot",
+            "-e",
+            "GIT_COMMITTER_EMAIL=agent-bot@example.org",
+            "agents:1",
+            "sh",
+            "-c",
+        ][: len(call) - 1]
+    )
     [agent] = world.agent_runs()
     assert agent["name"] == "codex" and agent["argv"] == codex_argv[1:]
     assert agent["env"]["OPENAI_API_KEY"] == "sk-test-openai-key-value"  # passed by name
     assert (run.state, run.container_name, run.runtime) == (
-        RunState.COMPLETED, f"agent-run-{run.id}", "docker"
+        RunState.COMPLETED,
+        f"agent-run-{run.id}",
+        "docker",
     )

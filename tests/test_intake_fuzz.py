@@ -80,10 +80,14 @@ def send(server: ServerThread, name: str, body: bytes) -> int:
 fixture_names = st.sampled_from(sorted(FIXTURE_HEADERS))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=10,
 )
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
@@ -109,7 +113,9 @@ def test_truncated_fixtures(server: ServerThread, name: str, cut: float) -> None
 
 @FUZZ
 @given(name=fixture_names, data=st.data(), replacement=json_values)
-def test_wrong_types_in_known_fields(server: ServerThread, name: str, data: st.DataObject, replacement: Any) -> None:
+def test_wrong_types_in_known_fields(
+    server: ServerThread, name: str, data: st.DataObject, replacement: Any
+) -> None:
     payload = copy.deepcopy(load_fixture(name))
     path = data.draw(st.sampled_from(paths(payload)))
     target = payload

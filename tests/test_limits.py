@@ -9,10 +9,25 @@ from bot.engine.limits import select_runs_to_start
 from bot.store.runs import Run, RunState
 
 
-def run(run_id: int, agent: str = "codex", model: str | None = None, number: int | None = None,
-        state: RunState = RunState.QUEUED) -> Run:
-    return Run(id=run_id, forge="f", repo="o/r", number=number or run_id, agent=agent, model=model,
-               trigger="comment", actor="a", state=state, created_at=0)
+def run(
+    run_id: int,
+    agent: str = "codex",
+    model: str | None = None,
+    number: int | None = None,
+    state: RunState = RunState.QUEUED,
+) -> Run:
+    return Run(
+        id=run_id,
+        forge="f",
+        repo="o/r",
+        number=number or run_id,
+        agent=agent,
+        model=model,
+        trigger="comment",
+        actor="a",
+        state=state,
+        created_at=0,
+    )
 
 
 def limits(**data: object) -> ConcurrencyConfig:
@@ -25,19 +40,52 @@ def limits(**data: object) -> ConcurrencyConfig:
         # FIFO, everything fits
         ([run(1), run(2)], [], limits(total=4), {}, False, [1, 2]),
         # the global limit counts running runs
-        ([run(1), run(2), run(3)], [run(9, state=RunState.RUNNING)], limits(total=3), {}, False, [1, 2]),
+        (
+            [run(1), run(2), run(3)],
+            [run(9, state=RunState.RUNNING)],
+            limits(total=3),
+            {},
+            False,
+            [1, 2],
+        ),
         # 0 = unlimited
         ([run(i) for i in range(1, 8)], [], limits(total=0), {}, False, [1, 2, 3, 4, 5, 6, 7]),
         # a full pool does not hold up another pool's later run
-        ([run(1, "codex"), run(2, "codex"), run(3, "claude")], [], limits(total=9, codex=1), {}, False, [1, 3]),
+        (
+            [run(1, "codex"), run(2, "codex"), run(3, "claude")],
+            [],
+            limits(total=9, codex=1),
+            {},
+            False,
+            [1, 3],
+        ),
         # per-model limit inside a pool
-        ([run(1, "codex", "mini"), run(2, "codex", "mini"), run(3, "codex", "big")], [],
-         limits(total=9, codex={"total": 3, "mini": 1}), {}, False, [1, 3]),
+        (
+            [run(1, "codex", "mini"), run(2, "codex", "mini"), run(3, "codex", "big")],
+            [],
+            limits(total=9, codex={"total": 3, "mini": 1}),
+            {},
+            False,
+            [1, 3],
+        ),
         # pool total still applies with model limits
-        ([run(1, "codex", "a"), run(2, "codex", "b")], [run(9, "codex", "c", state=RunState.RUNNING)],
-         limits(codex={"total": 2}), {}, False, [1]),
+        (
+            [run(1, "codex", "a"), run(2, "codex", "b")],
+            [run(9, "codex", "c", state=RunState.RUNNING)],
+            limits(codex={"total": 2}),
+            {},
+            False,
+            [1],
+        ),
         # one active run per issue: a queued run behind a running one of the same issue waits
-        ([run(1, number=5), run(2, number=6)], [run(9, number=5, state=RunState.RUNNING)], limits(), {}, False, [2]),
+        (
+            [run(1, number=5), run(2, number=6)],
+            [run(9, number=5, state=RunState.RUNNING)],
+            limits(),
+            {},
+            False,
+            [2],
+        ),
         # two queued runs of one issue: only the first starts
         ([run(1, number=5), run(2, number=5)], [], limits(), {}, False, [1]),
         # a paused pool waits, others go on

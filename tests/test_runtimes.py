@@ -60,8 +60,12 @@ async def test_native_run_records_argv_cwd_env_log_and_exit_code(
 async def test_native_timeout_kills_the_whole_process_group(world: World) -> None:
     child_file = world.root / "agent.child"
     runtime = NativeRuntime(timeout_grace_seconds=0.3, poll_interval_seconds=0.02)
-    spec = native_spec(world, FAKE_AGENT_SLEEP="30", FAKE_AGENT_IGNORE_TERM="1",
-                       FAKE_AGENT_CHILD_PIDFILE=str(child_file))
+    spec = native_spec(
+        world,
+        FAKE_AGENT_SLEEP="30",
+        FAKE_AGENT_IGNORE_TERM="1",
+        FAKE_AGENT_CHILD_PIDFILE=str(child_file),
+    )
     handle = await start(runtime, world, spec)
     begun = time.monotonic()
     result = await runtime.wait(handle, 1.0)
@@ -72,8 +76,9 @@ async def test_native_timeout_kills_the_whole_process_group(world: World) -> Non
     await eventually(lambda: gone(child) and gone(handle.pid), 2)
 
 
-@pytest.mark.parametrize(("ignore_term", "exit_code"), [("", -signal.SIGTERM),
-                                                        ("1", -signal.SIGKILL)])
+@pytest.mark.parametrize(
+    ("ignore_term", "exit_code"), [("", -signal.SIGTERM), ("1", -signal.SIGKILL)]
+)
 async def test_native_cancel_uses_the_grace(world: World, ignore_term: str, exit_code: int) -> None:
     runtime = NativeRuntime(poll_interval_seconds=0.02)
     spec = native_spec(world, FAKE_AGENT_SLEEP="30", FAKE_AGENT_IGNORE_TERM=ignore_term)
@@ -129,9 +134,13 @@ def test_run_handle_round_trip_and_validation() -> None:
     handle = RunHandle(7, "container", 123, "agent-run-7", "docker", "/l.log", "55", {"ns": "a"})
     assert RunHandle.from_dict(json.loads(handle.to_json())) == handle
     assert RunHandle.from_dict({"run_id": 1, "kind": "kubernetes"}).pid is None
-    for bad in ({"kind": "native"}, {"run_id": True, "kind": "native"}, {"run_id": 1},
-                {"run_id": 1, "kind": "native", "pid": "12"},
-                {"run_id": 1, "kind": "native", "details": {"a": 1}}):
+    for bad in (
+        {"kind": "native"},
+        {"run_id": True, "kind": "native"},
+        {"run_id": 1},
+        {"run_id": 1, "kind": "native", "pid": "12"},
+        {"run_id": 1, "kind": "native", "details": {"a": 1}},
+    ):
         with pytest.raises(ValueError):
             RunHandle.from_dict(bad)
 
@@ -145,19 +154,35 @@ def test_output_tail(tmp_path: Path) -> None:
 
 
 def container_spec(
-    world: World, run_id: int, runtime: str = "docker", spec: str = "codex:gpt-5.4-mini",
+    world: World,
+    run_id: int,
+    runtime: str = "docker",
+    spec: str = "codex:gpt-5.4-mini",
     **environment: str,
 ) -> LaunchSpec:
     name = f"agent-run-{run_id}"
     argv = container_command(
-        runtime, image="core-dev", gpu=False, agent_argv=agent_command(spec, "Fix it").argv,
-        workspace_dir=world.workspace, meta_dir=world.meta, container_name=name,
-        home_dir=world.env["HOME"], git_identity=("Agent Bot", "bot@example.org"),
+        runtime,
+        image="core-dev",
+        gpu=False,
+        agent_argv=agent_command(spec, "Fix it").argv,
+        workspace_dir=world.workspace,
+        meta_dir=world.meta,
+        container_name=name,
+        home_dir=world.env["HOME"],
+        git_identity=("Agent Bot", "bot@example.org"),
         pass_env=["OPENAI_API_KEY", "FAKE_AGENT_RECORD", *environment],
         credential_dirs=(".codex",),
     )
-    return LaunchSpec(run_id, argv, world.workspace, world.meta / "agent-codex.run.log",
-                      {**world.env, "OPENAI_API_KEY": "sk-test", **environment}, name, argv[0])
+    return LaunchSpec(
+        run_id,
+        argv,
+        world.workspace,
+        world.meta / "agent-codex.run.log",
+        {**world.env, "OPENAI_API_KEY": "sk-test", **environment},
+        name,
+        argv[0],
+    )
 
 
 @pytest.mark.parametrize("exit_code", [0, 5])
@@ -168,7 +193,10 @@ async def test_container_runs_end_to_end_and_keeps_the_agent_status(
     spec = container_spec(world, 1, FAKE_AGENT_EXIT=str(exit_code))
     handle = await start(runtime, world, spec)
     assert (handle.kind, handle.container_name, handle.runtime_binary) == (
-        "container", "agent-run-1", "docker")
+        "container",
+        "agent-run-1",
+        "docker",
+    )
     result = await runtime.wait(handle, 10)
     assert (result.exit_code, result.killed, result.timed_out) == (exit_code, False, False)
     assert "codex started" in result.output_tail and "codex done" in result.output_tail
@@ -185,10 +213,10 @@ async def test_container_runs_end_to_end_and_keeps_the_agent_status(
 
 async def test_container_timeout_stops_then_kills_it(world: World) -> None:
     child_file = world.root / "container.child"
-    runtime = ContainerRuntime(environ=world.env, timeout_grace_seconds=0.3,
-                               poll_interval_seconds=0.02)
-    spec = container_spec(world, 3, FAKE_AGENT_SLEEP="30",
-                          FAKE_AGENT_CHILD_PIDFILE=str(child_file))
+    runtime = ContainerRuntime(
+        environ=world.env, timeout_grace_seconds=0.3, poll_interval_seconds=0.02
+    )
+    spec = container_spec(world, 3, FAKE_AGENT_SLEEP="30", FAKE_AGENT_CHILD_PIDFILE=str(child_file))
     handle = await start(runtime, world, spec)
     result = await runtime.wait(handle, 1.5)
     assert (result.killed, result.timed_out) == (True, True)
@@ -224,10 +252,13 @@ async def test_adopted_container_exit_code_comes_from_docker_wait(world: World) 
     assert ["wait", "agent-run-5"] in world.calls()
 
 
-@pytest.mark.parametrize(("runtime_name", "polite"), [
-    ("docker", ["kill", "--signal", "TERM", "agent-run-6"]),
-    ("apple", ["stop", "agent-run-6"]),
-])
+@pytest.mark.parametrize(
+    ("runtime_name", "polite"),
+    [
+        ("docker", ["kill", "--signal", "TERM", "agent-run-6"]),
+        ("apple", ["stop", "agent-run-6"]),
+    ],
+)
 async def test_container_outlives_its_cli_and_is_found_by_inspect(
     world: World, runtime_name: str, polite: list[str]
 ) -> None:
@@ -247,18 +278,28 @@ async def test_container_outlives_its_cli_and_is_found_by_inspect(
     assert (await later.wait(handle, 5)).exit_code is None
 
 
-@pytest.mark.parametrize(("result", "options", "expected"), [
-    (RunResult(0), {}, ("completed", "")),
-    (RunResult(2), {}, ("failed", "agent exited with code 2")),
-    (RunResult(-9, killed=True, timed_out=True), {}, ("failed", "timed out after 60 min")),
-    (RunResult(None, True, True), {"timeout_minutes": 7.5}, ("failed", "timed out after 7.5 min")),
-    (RunResult(-15, killed=True), {}, ("failed", "killed")),
-    (RunResult(-15, killed=True), {"cancelled": True}, ("cancelled", "cancelled")),
-    (RunResult(None), {"has_new_commits": True}, ("completed", "")),
-    (RunResult(None), {"has_new_commits": False},
-     ("failed", "the agent's exit status is unknown (bot restarted) and it made no commits")),
-    (RunResult(None), {}, ("failed", "the agent's exit status is unknown (bot restarted)")),
-])
+@pytest.mark.parametrize(
+    ("result", "options", "expected"),
+    [
+        (RunResult(0), {}, ("completed", "")),
+        (RunResult(2), {}, ("failed", "agent exited with code 2")),
+        (RunResult(-9, killed=True, timed_out=True), {}, ("failed", "timed out after 60 min")),
+        (
+            RunResult(None, True, True),
+            {"timeout_minutes": 7.5},
+            ("failed", "timed out after 7.5 min"),
+        ),
+        (RunResult(-15, killed=True), {}, ("failed", "killed")),
+        (RunResult(-15, killed=True), {"cancelled": True}, ("cancelled", "cancelled")),
+        (RunResult(None), {"has_new_commits": True}, ("completed", "")),
+        (
+            RunResult(None),
+            {"has_new_commits": False},
+            ("failed", "the agent's exit status is unknown (bot restarted) and it made no commits"),
+        ),
+        (RunResult(None), {}, ("failed", "the agent's exit status is unknown (bot restarted)")),
+    ],
+)
 def test_final_status(tmp_path: Path, result: RunResult, options: dict, expected: tuple) -> None:
     options = {"timeout_minutes": 60, **options}
     assert detect_final_status(tmp_path, result, **options) == expected

@@ -67,7 +67,9 @@ async def test_global_limit_runs_fifo_one_at_a_time(world: EngineWorld) -> None:
 
 async def test_pool_limit_does_not_hold_up_another_pool(world: EngineWorld) -> None:
     world.act("sleep:0.6")
-    async with running_bot(settings(world, concurrency={"total": 4, "claude": 1}), world.forge) as bot:
+    async with running_bot(
+        settings(world, concurrency={"total": 4, "claude": 1}), world.forge
+    ) as bot:
         await comment(bot, world, "/dispatch claude one", 3)
         await comment(bot, world, "/dispatch claude two", 4)
         await comment(bot, world, "/dispatch gemini three", 5)
@@ -115,7 +117,9 @@ async def test_freeze_keeps_runs_queued_until_unfrozen(world: EngineWorld) -> No
     assert run.state is RunState.COMPLETED
 
 
-async def test_three_quick_failures_pause_the_pool_and_survive_a_restart(world: EngineWorld) -> None:
+async def test_three_quick_failures_pause_the_pool_and_survive_a_restart(
+    world: EngineWorld,
+) -> None:
     world.act("exit:1")
     config = settings(world, backoff={"failures": 3, "window_seconds": 60, "pause_minutes": 30})
     async with running_bot(config, world.forge) as bot:
@@ -130,7 +134,9 @@ async def test_three_quick_failures_pause_the_pool_and_survive_a_restart(world: 
     async with running_bot(config, world.forge) as bot:  # the pause is persisted
         await bot.services.scheduler.schedule_pass()
         waiting = bot.services.scheduler.last_selection.waiting
-        assert [w.reason for w in waiting] == ["pool claude is paused after repeated quick failures"]
+        assert [w.reason for w in waiting] == [
+            "pool claude is paused after repeated quick failures"
+        ]
     assert len(world.agent_runs()) == 3
 
 
@@ -159,7 +165,9 @@ async def test_timeout_kills_the_agent_and_fails_the_run(world: EngineWorld) -> 
 
 async def test_cancel_command_kills_a_running_agent(world: EngineWorld) -> None:
     world.act("sleep:60")
-    async with running_bot(settings(world, dispatch={"cancel_grace_seconds": 0.5}), world.forge) as bot:
+    async with running_bot(
+        settings(world, dispatch={"cancel_grace_seconds": 0.5}), world.forge
+    ) as bot:
         await comment(bot, world, "/dispatch claude go")
         await until(lambda: _has_agent_runs(world, 1))
         await comment(bot, world, "/cancel")
@@ -169,7 +177,9 @@ async def test_cancel_command_kills_a_running_agent(world: EngineWorld) -> None:
     assert _gone(world.agent_runs()[0]["pid"])
 
 
-async def test_restart_reattaches_a_running_agent_and_runs_nothing_twice(world: EngineWorld) -> None:
+async def test_restart_reattaches_a_running_agent_and_runs_nothing_twice(
+    world: EngineWorld,
+) -> None:
     world.act("sleep:2,commit")
     config = settings(world)
     async with running_bot(config, world.forge) as bot:

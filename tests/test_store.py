@@ -14,16 +14,35 @@ async def test_migrations_apply_once_and_reopen_keeps_data(tmp_path: Path) -> No
     database = await open_database(path)
     assert await database.schema_version() == len(MIGRATIONS)
     run = await Runs(database).create(
-        forge="f", repo="o/r", number=1, agent="codex", trigger="label", actor="a",
-        options={"plan": "x"}, qa_report={"passed": True},
+        forge="f",
+        repo="o/r",
+        number=1,
+        agent="codex",
+        trigger="label",
+        actor="a",
+        options={"plan": "x"},
+        qa_report={"passed": True},
     )
     await database.close()
     database = await open_database(path)  # no migration runs twice
     assert await database.schema_version() == len(MIGRATIONS)
     again = await Runs(database).get(run.id)
-    assert again is not None and again.options == {"plan": "x"} and again.qa_report == {"passed": True}
-    tables = {row[0] for row in await database.fetch_all("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"inbox", "runs", "label_snapshots", "pool_backoff", "flags", "comment_actions", "outbox"} <= tables
+    assert (
+        again is not None and again.options == {"plan": "x"} and again.qa_report == {"passed": True}
+    )
+    tables = {
+        row[0]
+        for row in await database.fetch_all("SELECT name FROM sqlite_master WHERE type='table'")
+    }
+    assert {
+        "inbox",
+        "runs",
+        "label_snapshots",
+        "pool_backoff",
+        "flags",
+        "comment_actions",
+        "outbox",
+    } <= tables
     await database.close()
 
 
@@ -46,7 +65,9 @@ async def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
 async def test_claim_for_start_is_atomic(tmp_path: Path) -> None:
     database = await open_database(tmp_path / "bot.sqlite3")
     runs = Runs(database)
-    run = await runs.create(forge="f", repo="o/r", number=1, agent="codex", trigger="cli", actor="a")
+    run = await runs.create(
+        forge="f", repo="o/r", number=1, agent="codex", trigger="cli", actor="a"
+    )
     assert await runs.claim_for_start(run.id) is True
     assert await runs.claim_for_start(run.id) is False
     assert (await runs.get(run.id)).state is RunState.RUNNING

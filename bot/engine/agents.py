@@ -154,17 +154,33 @@ def builtin_agent_argv(base: str, model: str | None, prompt: str) -> list[str]:
         )
     if base == "codex":
         if model == "review":
-            return ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox",
-                    CODEX_REVIEW_PROMPT]
-        argv = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox",
-                *CODEX_OUTPUT_ARGUMENTS]
+            return [
+                "codex",
+                "exec",
+                "--dangerously-bypass-approvals-and-sandbox",
+                CODEX_REVIEW_PROMPT,
+            ]
+        argv = [
+            "codex",
+            "exec",
+            "--dangerously-bypass-approvals-and-sandbox",
+            *CODEX_OUTPUT_ARGUMENTS,
+        ]
         if model:
             argv += ["--profile" if is_lem_profile(model) else "--model", model]
         return [*argv, prompt]
     if base == "claude":
-        argv = ["claude", "-p", prompt, "--output-format", "text",
-                "--dangerously-skip-permissions", "--no-session-persistence",
-                "--append-system-prompt", CLAUDE_SANDBOX_PROMPT]
+        argv = [
+            "claude",
+            "-p",
+            prompt,
+            "--output-format",
+            "text",
+            "--dangerously-skip-permissions",
+            "--no-session-persistence",
+            "--append-system-prompt",
+            CLAUDE_SANDBOX_PROMPT,
+        ]
         return argv + (["--model", model] if model else [])
     if base == "coderabbit":
         argv = ["coderabbit", "review", "--plain", "--base", "HEAD~1"]

@@ -33,8 +33,13 @@ async def record_outcome_for_backoff(services: Services, run: Run) -> float | No
         until = now() + settings.pause_minutes * 60
         await services.flags.set_backoff(pool, 0, until)
         log_event(
-            logger, logging.WARNING, "pool paused", pool=pool, failures=count,
-            minutes=settings.pause_minutes, run=run.id,
+            logger,
+            logging.WARNING,
+            "pool paused",
+            pool=pool,
+            failures=count,
+            minutes=settings.pause_minutes,
+            run=run.id,
         )
         return until
     await services.flags.set_backoff(pool, count, state.paused_until)

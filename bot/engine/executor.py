@@ -41,10 +41,13 @@ class RunExecutor:
         self.services = services
         self.environ = dict(os.environ if environ is None else environ)
         grace = services.settings.dispatch.cancel_grace_seconds
-        self.runtimes: dict[str, Runtime] = dict(runtimes or {
-            KIND_NATIVE: NativeRuntime(timeout_grace_seconds=grace),
-            "container": ContainerRuntime(environ=self.environ, timeout_grace_seconds=grace),
-        })
+        self.runtimes: dict[str, Runtime] = dict(
+            runtimes
+            or {
+                KIND_NATIVE: NativeRuntime(timeout_grace_seconds=grace),
+                "container": ContainerRuntime(environ=self.environ, timeout_grace_seconds=grace),
+            }
+        )
         self.on_finished = on_finished or []
         self.cancel_reasons: dict[int, str] = {}
 
@@ -63,7 +66,11 @@ class RunExecutor:
                 raise ValueError(f"no API access to forge {run.forge!r} (is its token set?)")
             previous = await self.services.runs.get(run.resumed_from) if run.resumed_from else None
             preparation = await prepare_run(
-                self.services.settings, forge, run, library=self.library(), previous=previous,
+                self.services.settings,
+                forge,
+                run,
+                library=self.library(),
+                previous=previous,
                 environ=self.environ,
             )
         except EXPECTED_ERRORS as error:
@@ -72,10 +79,14 @@ class RunExecutor:
             return await self.finalise(run, RunResult(exit_code=None, killed=True), cancelled=True)
         runtime = self.runtimes["container" if preparation.launch.container_name else KIND_NATIVE]
         run = await record(
-            self.services.runs, run, workspace_path=str(preparation.workspace),
-            branch=preparation.checkout.branch, base_sha=preparation.checkout.head_sha,
+            self.services.runs,
+            run,
+            workspace_path=str(preparation.workspace),
+            branch=preparation.checkout.branch,
+            base_sha=preparation.checkout.head_sha,
             base_branch=preparation.base_branch,
-            runtime=preparation.runtime, container_name=preparation.launch.container_name,
+            runtime=preparation.runtime,
+            container_name=preparation.launch.container_name,
         )
         try:
             handle = await runtime.start(preparation.launch)
@@ -130,15 +141,24 @@ class RunExecutor:
             except GitError:
                 has_commits = None
         final = detect_final_status(
-            repository, result, timeout_minutes=self.timeout_minutes(run), cancelled=cancelled,
+            repository,
+            result,
+            timeout_minutes=self.timeout_minutes(run),
+            cancelled=cancelled,
             has_new_commits=has_commits,
         )
         state = RunState(final.state)
-        reason = self.cancel_reasons.pop(run.id, final.reason) if state is RunState.CANCELLED else (
-            None if state is RunState.BLOCKED else final.reason or None
+        reason = (
+            self.cancel_reasons.pop(run.id, final.reason)
+            if state is RunState.CANCELLED
+            else (None if state is RunState.BLOCKED else final.reason or None)
         )
         finished = await record(
-            self.services.runs, run, state, reason=reason, exit_code=result.exit_code,
+            self.services.runs,
+            run,
+            state,
+            reason=reason,
+            exit_code=result.exit_code,
             question=final.reason if state is RunState.BLOCKED else None,
         )
         await record_outcome_for_backoff(self.services, finished)

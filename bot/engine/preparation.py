@@ -33,8 +33,16 @@ from bot.forge.protocol import Forge
 from bot.store.runs import Run
 
 # Only these of the bot's own environment reach an agent process (never forge tokens).
-BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR",
-                    "DOCKER_HOST", "CONTAINER_HOST")
+BASE_ENVIRONMENT = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "DOCKER_HOST",
+    "CONTAINER_HOST",
+)
 
 
 @dataclass(frozen=True)
@@ -89,9 +97,13 @@ def agent_environment(settings: Settings, environ: Mapping[str, str]) -> dict[st
     env = {name: environ[name] for name in names if name in environ}
     identity = settings.dispatch.git_identity
     env.update(
-        TERM="dumb", NO_COLOR="1", CI="true",
-        GIT_AUTHOR_NAME=identity.name, GIT_AUTHOR_EMAIL=identity.email,
-        GIT_COMMITTER_NAME=identity.name, GIT_COMMITTER_EMAIL=identity.email,
+        TERM="dumb",
+        NO_COLOR="1",
+        CI="true",
+        GIT_AUTHOR_NAME=identity.name,
+        GIT_AUTHOR_EMAIL=identity.email,
+        GIT_COMMITTER_NAME=identity.name,
+        GIT_COMMITTER_EMAIL=identity.email,
     )
     return env
 
@@ -111,38 +123,60 @@ async def prepare_run(
     repository = await forge.get_repository(run.repo)
     context = await issue_context(forge, run, repository.default_branch)
     owner, name = split_repo_full_name(run.repo)
-    workspace = workspace_dir(dispatch.workspace_root, run.forge, owner, name, run.number,
-                              run.is_pull_request).absolute()
+    workspace = workspace_dir(
+        dispatch.workspace_root, run.forge, owner, name, run.number, run.is_pull_request
+    ).absolute()
     clone_url = repository.clone_url  # from the forge API, not the payload
     credentials = await forge.git_credentials(run.repo)
     mirror = await ensure_mirror(dispatch.mirror_root, run.forge, run.repo, clone_url, credentials)
-    branch = (previous.branch if previous else None) or context.branch or issue_branch_name(
-        run.number, context.title
+    branch = (
+        (previous.branch if previous else None)
+        or context.branch
+        or issue_branch_name(run.number, context.title)
     )
     identity = (dispatch.git_identity.name, dispatch.git_identity.email)
     checkout = await prepare_workspace(
-        mirror=mirror, workspace=workspace, clone_url=clone_url, base_branch=context.base_branch,
-        branch=branch, git_identity=identity, pull_request_number=context.pull_request_number,
-        keep_existing=previous is not None, credentials=credentials,
+        mirror=mirror,
+        workspace=workspace,
+        clone_url=clone_url,
+        base_branch=context.base_branch,
+        branch=branch,
+        git_identity=identity,
+        pull_request_number=context.pull_request_number,
+        keep_existing=previous is not None,
+        credentials=credentials,
     )
     resume = None
     if previous is not None:
-        resume = ResumeContext(original_task=previous.instructions or previous.task,
-                               question=previous.question or "", answer=run.answer or "",
-                               answered_by=run.actor)
+        resume = ResumeContext(
+            original_task=previous.instructions or previous.task,
+            question=previous.question or "",
+            answer=run.answer or "",
+            answered_by=run.actor,
+        )
         write_answer(checkout.repo_dir, run.answer or "")
     else:
         clear_blocked_file(checkout.repo_dir)
     prompt = build_prompt(
         PromptInput(
-            template=run.template, task=run.task or f"{context.title}\n\n{context.body}",
-            instructions=run.instructions, forge=run.forge, repo_full_name=run.repo,
-            branch=checkout.branch, base_branch=context.base_branch, number=run.number,
-            is_pull_request=run.is_pull_request, issue_title=context.title,
-            issue_body=context.body, issue_url=context.url, discussion=context.discussion,
+            template=run.template,
+            task=run.task or f"{context.title}\n\n{context.body}",
+            instructions=run.instructions,
+            forge=run.forge,
+            repo_full_name=run.repo,
+            branch=checkout.branch,
+            base_branch=context.base_branch,
+            number=run.number,
+            is_pull_request=run.is_pull_request,
+            issue_title=context.title,
+            issue_body=context.body,
+            issue_url=context.url,
+            discussion=context.discussion,
             bot_logins=frozenset({settings.forge(run.forge).bot_login} - {""}),  # type: ignore[union-attr]
-            diff_stat=context.diff_stat, persona=run.options.get("persona"),
-            plan=run.options.get("plan"), variables=run.options.get("variables") or {},
+            diff_stat=context.diff_stat,
+            persona=run.options.get("persona"),
+            plan=run.options.get("plan"),
+            variables=run.options.get("variables") or {},
             resume=resume,
         ),
         library,
@@ -152,8 +186,27 @@ async def prepare_run(
     return Preparation(workspace, checkout, prompt, launch, runtime, context.base_branch)
 
 
+def process_log_path(meta: Path, spec: AgentSpec, argv: list[str]) -> Path:
+    """Where the agent's stdout/stderr go: `.meta/agent-<base>.log`, unless the agent writes
+    that file itself (codex's `-o ../.meta/agent-codex.log` leaves its final message there),
+    in which case the stream goes to `.meta/agent-<base>.output.log` beside it."""
+    output = agent_output_file(meta, spec)
+    if any(output.name in argument for argument in argv):
+        return output.with_name(f"agent-{spec.base}.output.log")
+    return output
+
+
+def existing_credential_dirs(agent: str, home: Path) -> list[str]:
+    """Only folders that exist: a missing `-v` source would be created on the host by root."""
+    return [name for name in credential_dirs_for(agent) if (home / name).is_dir()]
+
+
 def launch_for(
-    settings: Settings, run: Run, workspace: Path, checkout: PreparedWorkspace, prompt: str,
+    settings: Settings,
+    run: Run,
+    workspace: Path,
+    checkout: PreparedWorkspace,
+    prompt: str,
     environ: Mapping[str, str],
 ) -> tuple[LaunchSpec, str]:
     """The launch spec (native argv in the checkout, or the container CLI argv) and runtime."""
@@ -161,22 +214,38 @@ def launch_for(
     catalog = agent_catalog_from_definitions(settings.agents)
     spec = AgentSpec(run.agent, run.model)
     command = catalog.command(spec, prompt)
-    log_path = agent_output_file(checkout.meta_dir, spec)
+    log_path = process_log_path(checkout.meta_dir, spec, command.argv)
     env = agent_environment(settings, environ)
     runtime = "native" if command.where == "native" else resolve_runtime(dispatch.runtime, environ)
     if runtime == "native":
-        launch = LaunchSpec(run_id=run.id, argv=command.argv, cwd=checkout.repo_dir,
-                            log_path=log_path, env=env)
+        launch = LaunchSpec(
+            run_id=run.id, argv=command.argv, cwd=checkout.repo_dir, log_path=log_path, env=env
+        )
         return launch, runtime
     name = container_name_for(run.id)
+    home = Path(environ.get("HOME") or Path.home())
     argv = container_command(
-        runtime, image=resolve_image(dispatch.image, environ), gpu=dispatch.gpu,
-        agent_argv=command.argv, workspace_dir=workspace, meta_dir=checkout.meta_dir,
-        container_name=name, home_dir=Path(environ.get("HOME") or Path.home()),
+        runtime,
+        image=resolve_image(dispatch.image, environ),
+        gpu=dispatch.gpu,
+        agent_argv=command.argv,
+        workspace_dir=workspace,
+        meta_dir=checkout.meta_dir,
+        container_name=name,
+        home_dir=home,
         git_identity=(dispatch.git_identity.name, dispatch.git_identity.email),
-        pass_env=dispatch.pass_env, credential_dirs=credential_dirs_for(run.agent),
-        global_args=dispatch.global_args, extra_args=dispatch.extra_args,
+        pass_env=dispatch.pass_env,
+        credential_dirs=existing_credential_dirs(run.agent, home),
+        global_args=dispatch.global_args,
+        extra_args=dispatch.extra_args,
     )
-    launch = LaunchSpec(run_id=run.id, argv=argv, cwd=workspace, log_path=log_path, env=env,
-                        container_name=name, runtime_binary=runtime_binary(runtime))
+    launch = LaunchSpec(
+        run_id=run.id,
+        argv=argv,
+        cwd=workspace,
+        log_path=log_path,
+        env=env,
+        container_name=name,
+        runtime_binary=runtime_binary(runtime),
+    )
     return launch, runtime

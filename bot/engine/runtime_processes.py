@@ -175,11 +175,13 @@ class ProcessGroupRuntime:
 
     async def _stop_group(self, handle: RunHandle, grace_seconds: float) -> None:
         """SIGTERM the local process group, SIGKILL whatever is left after the grace."""
-        if handle.pid is None or not signal_group(handle.pid, handle.process_identity,
-                                                  signal.SIGTERM):
+        if handle.pid is None or not signal_group(
+            handle.pid, handle.process_identity, signal.SIGTERM
+        ):
             return
-        if not await wait_until(lambda: not group_alive(handle.pid), grace_seconds,
-                                self.poll_interval_seconds):
+        if not await wait_until(
+            lambda: not group_alive(handle.pid), grace_seconds, self.poll_interval_seconds
+        ):
             signal_group(handle.pid, handle.process_identity, signal.SIGKILL)
 
     def _kill_leftovers(self, handle: RunHandle) -> None:

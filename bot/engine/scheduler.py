@@ -128,8 +128,13 @@ class Scheduler:
         def done(finished: asyncio.Task[Run]) -> None:
             self.tasks.pop(run.id, None)
             if not finished.cancelled() and finished.exception() is not None:
-                log_event(logger, logging.ERROR, "run task crashed", run=run.id,
-                          error=repr(finished.exception()))
+                log_event(
+                    logger,
+                    logging.ERROR,
+                    "run task crashed",
+                    run=run.id,
+                    error=repr(finished.exception()),
+                )
             self.kick()
 
         task.add_done_callback(done)
@@ -138,8 +143,10 @@ class Scheduler:
         """`python -m bot cancel` marks the row; a running agent of ours is then stopped."""
         for run_id in list(self.tasks):
             row = await self.services.runs.get(run_id)
-            if row is not None and row.state is RunState.CANCELLED and run_id not in (
-                self.executor.cancel_reasons
+            if (
+                row is not None
+                and row.state is RunState.CANCELLED
+                and run_id not in (self.executor.cancel_reasons)
             ):
                 running = row.model_copy(update={"state": RunState.RUNNING})
                 await self.executor.cancel(running, row.reason or "cancelled")

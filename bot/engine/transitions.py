@@ -14,9 +14,28 @@ from bot.store.runs import Run, Runs, RunState
 logger = get_logger("runs")
 
 STATUS_FIELDS = (
-    "id", "forge", "repo", "number", "is_pull_request", "agent", "model", "template", "trigger",
-    "actor", "state", "reason", "question", "exit_code", "branch", "base_branch", "pr_url",
-    "container_name", "pid", "created_at", "started_at", "finished_at",
+    "id",
+    "forge",
+    "repo",
+    "number",
+    "is_pull_request",
+    "agent",
+    "model",
+    "template",
+    "trigger",
+    "actor",
+    "state",
+    "reason",
+    "question",
+    "exit_code",
+    "branch",
+    "base_branch",
+    "pr_url",
+    "container_name",
+    "pid",
+    "created_at",
+    "started_at",
+    "finished_at",
 )
 
 

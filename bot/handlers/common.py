@@ -45,7 +45,11 @@ async def check_actor(
     decision = await checker.check(event.repo.full_name, event.actor_login, event.actor_is_bot)
     if not decision.allowed:
         log_event(
-            logger, logging.INFO, "refused", actor=event.actor_login, reason=decision.reason,
+            logger,
+            logging.INFO,
+            "refused",
+            actor=event.actor_login,
+            reason=decision.reason,
             **event_fields(event),
         )
         if services.settings.permissions.on_refuse == "reply":

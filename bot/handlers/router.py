@@ -51,8 +51,11 @@ async def handle_inbox_row(
         return "ignored"
     if is_ignored_actor(services, event):
         log_event(
-            logger, logging.DEBUG, "own or ignored comment dropped",
-            delivery=row.delivery_id, actor=event.actor_login,
+            logger,
+            logging.DEBUG,
+            "own or ignored comment dropped",
+            delivery=row.delivery_id,
+            actor=event.actor_login,
         )
         return "ignored-actor"
     return await handle_comment(services, event)

@@ -181,6 +181,4 @@ class Runs:
         return [Run.model_validate(dict(row)) for row in rows]
 
     async def active_for_issue(self, forge: str, repo: str, number: int) -> list[Run]:
-        return [
-            run for run in await self.for_issue(forge, repo, number) if run.state.is_active
-        ]
+        return [run for run in await self.for_issue(forge, repo, number) if run.state.is_active]

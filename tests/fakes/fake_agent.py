@@ -23,7 +23,10 @@ STUBBORN_CHILD = (
 def main() -> int:
     environment = os.environ
     record = {
-        "name": sys.argv[1], "argv": sys.argv[2:], "cwd": os.getcwd(), "env": dict(environment)
+        "name": sys.argv[1],
+        "argv": sys.argv[2:],
+        "cwd": os.getcwd(),
+        "env": dict(environment),
     }
     if environment.get("FAKE_AGENT_RECORD"):
         with open(environment["FAKE_AGENT_RECORD"], "w", encoding="utf-8") as file:

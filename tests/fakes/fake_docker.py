@@ -25,8 +25,20 @@ import time
 from pathlib import Path
 
 SUBCOMMANDS = {"run", "kill", "stop", "inspect", "wait"}
-VALUE_OPTIONS = {"-v", "-w", "-e", "--name", "--network", "--memory", "--ulimit", "--type",
-                 "--format", "--signal", "--cpus", "--user"}
+VALUE_OPTIONS = {
+    "-v",
+    "-w",
+    "-e",
+    "--name",
+    "--network",
+    "--memory",
+    "--ulimit",
+    "--type",
+    "--format",
+    "--signal",
+    "--cpus",
+    "--user",
+}
 STATE = Path(os.environ.get("FAKE_DOCKER_STATE", "."))
 AS_PID_ONE = (
     "import os, signal, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -130,7 +142,7 @@ def main() -> int:
     with open(STATE / "calls.jsonl", "a", encoding="utf-8") as calls:
         calls.write(json.dumps({"program": program, "argv": arguments}) + "\n")
     subcommand = next(argument for argument in arguments if argument in SUBCOMMANDS)
-    after = arguments[arguments.index(subcommand) + 1:]
+    after = arguments[arguments.index(subcommand) + 1 :]
     if subcommand == "run":
         return run(after)
     options, rest = split_options(after)

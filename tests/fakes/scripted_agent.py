@@ -1,8 +1,8 @@
 """A fake coding agent for end-to-end tests: records how it was run, then acts as told.
 
 Usage: scripted_agent.py NAME [ARGUMENT...]. It appends {name, argv, cwd, branch, env} to the
-JSON-lines file $SCRIPTED_AGENT_RECORD, then does what $SCRIPTED_AGENT_ACTION_FILE says: `commit` (a change to
-README.md, committed), `blocked:QUESTION` (writes BLOCKED.md), `exit:N`, `sleep:SECONDS`, or
+JSON-lines file $SCRIPTED_AGENT_RECORD, then does what $SCRIPTED_AGENT_ACTION_FILE says:
+`commit` (a change to README.md, committed), `blocked:QUESTION` (writes BLOCKED.md), `exit:N`, `sleep:SECONDS`, or
 several joined by `,`.
 """
 
@@ -34,7 +34,10 @@ def main() -> int:
     print(f"{record['name']} working in {record['cwd']}", flush=True)
     code = 0
     action_file = os.environ.get("SCRIPTED_AGENT_ACTION_FILE", "")
-    actions = open(action_file, encoding="utf-8").read().strip() if action_file else ""
+    actions = ""
+    if action_file:
+        with open(action_file, encoding="utf-8") as file:
+            actions = file.read().strip()
     for action in filter(None, actions.split(",")):
         verb, _, argument = action.partition(":")
         if verb == "commit":

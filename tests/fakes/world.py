@@ -54,8 +54,13 @@ def wrapper(path: Path, script: Path, name: str) -> None:
 def world_fixture(tmp_path: Path) -> Iterator[World]:
     """A fixture body: folders, wrappers and env; kills what is left at the end."""
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
-    for folder in (bin_dir, state, tmp_path / "ws" / "repo", tmp_path / "ws" / ".meta",
-                   tmp_path / "home" / ".codex"):
+    for folder in (
+        bin_dir,
+        state,
+        tmp_path / "ws" / "repo",
+        tmp_path / "ws" / ".meta",
+        tmp_path / "home" / ".codex",
+    ):
         folder.mkdir(parents=True)
     for program in ("docker", "podman", "container"):
         wrapper(bin_dir / program, FAKES / "fake_docker.py", program)
