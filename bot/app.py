@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.engine.executor import RunExecutor
 from bot.engine.scheduler import Scheduler
 from bot.events import NormalisedEvent
-from bot.feedback import update_status_comment
+from bot.feedback.status_comment import update_status_comment
 from bot.forge.factory import create_forge
 from bot.handlers import handle_inbox_row
 from bot.intake import handle_webhook

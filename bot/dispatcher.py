@@ -61,7 +61,7 @@ class RunEngine(Protocol):
 class Dispatcher:
     def __init__(self, runs: Runs, on_busy: str = "reject", engine: RunEngine | None = None):
         self.runs = runs
-        self.on_busy = on_busy
+        self.on_busy = on_busy  # the default; `submit` callers may pass the live setting
         self.engine = engine
         self._issue_locks: defaultdict[tuple[str, str, int], asyncio.Lock] = defaultdict(
             asyncio.Lock

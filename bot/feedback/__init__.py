@@ -1,0 +1,1 @@
+"""Back on the forge: status comments, time tracking, delivery of results, the outbox."""
