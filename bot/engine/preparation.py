@@ -82,6 +82,25 @@ async def issue_context(forge: Forge, run: Run, default_branch: str) -> IssueCon
     )
 
 
+BOT_FILES = ("BLOCKED.md", "ANSWER.md")
+
+
+def exclude_bot_files(repo: Path) -> None:
+    """Keep BLOCKED.md and ANSWER.md out of `git add -A`, so they are never committed/pushed."""
+    info = repo / ".git" / "info"
+    if (repo / ".git").is_symlink() or info.is_symlink():
+        return
+    info.mkdir(parents=True, exist_ok=True)
+    exclude = info / "exclude"
+    if exclude.is_symlink():
+        exclude.unlink()
+    present = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [f"/{name}" for name in BOT_FILES if f"/{name}" not in present]
+    if missing:
+        with exclude.open("a", encoding="utf-8") as file:
+            file.write("".join(f"{line}\n" for line in missing))
+
+
 def write_answer(repo: Path, answer: str) -> Path:
     """`ANSWER.md` beside the agent's `BLOCKED.md`; never through a link the agent planted."""
     path = repo / "ANSWER.md"
@@ -146,6 +165,7 @@ async def prepare_run(
         keep_existing=previous is not None,
         credentials=credentials,
     )
+    exclude_bot_files(checkout.repo_dir)
     resume = None
     if previous is not None:
         resume = ResumeContext(

@@ -1,0 +1,78 @@
+"""The BLOCKED.md round trip: a blocked run, `/answer …`, and the resumed run in the same workspace."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.store.runs import RunState
+from tests.deliveries import load_fixture
+from tests.engine_world import REPO, EngineWorld, make_world
+from tests.fake_forge import FakeForge
+from tests.harness import Bot, make_settings, running_bot
+
+
+@pytest.fixture
+def world(tmp_path: Path, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch) -> EngineWorld:
+    return make_world(tmp_path, fake_forge, monkeypatch)
+
+
+async def comment(bot: Bot, world: EngineWorld, body: str, author: str = "alice") -> None:
+    payload = copy.deepcopy(load_fixture("gitea/issue_comment.created.modern.json"))
+    comment_id = world.forge.add_comment(REPO, 3, body, author)
+    payload["comment"].update({"id": comment_id, "body": body})
+    payload["comment"]["user"]["login"] = payload["sender"]["login"] = author
+    response = await bot.deliver("forgejo", payload, "issue_comment", "issue_comment")
+    assert response.status == 202
+    await bot.services.scheduler.idle()
+
+
+async def test_answer_resumes_the_blocked_run_in_the_same_workspace(world: EngineWorld) -> None:
+    world.act("commit,blocked:Which README do you mean: the root one or docs/?")
+    async with running_bot(make_settings(world.root, world.forge.url), world.forge) as bot:
+        await comment(bot, world, "/dispatch claude fix the README")
+        [blocked] = await bot.services.runs.list()
+        assert blocked.state is RunState.BLOCKED
+        workspace = Path(blocked.workspace_path)
+        world.act("answered,commit")
+        await comment(bot, world, "/answer the root one\nand keep the title")
+        resumed, first = await bot.services.runs.list()
+    assert first.id == blocked.id and first.state is RunState.BLOCKED
+    assert (
+        resumed.resumed_from == blocked.id and resumed.answer == "the root one\nand keep the title"
+    )
+    assert resumed.state is RunState.COMPLETED, resumed.reason
+    assert resumed.workspace_path == str(workspace) and resumed.branch == blocked.branch
+    repo = workspace / "repo"
+    assert (repo / "ANSWER.md").read_text() == "the root one\nand keep the title\n"
+    prompt = (workspace / ".meta" / "prompt.md").read_text()
+    assert "Which README do you mean: the root one or docs/?" in prompt
+    assert "the root one" in prompt and "fix the README" in prompt
+    # The first run's commit was kept (not reset) and the resumed run added its own.
+    log = subprocess.run(
+        ["git", "-C", str(repo), "log", "--format=%s", f"{blocked.base_sha}..HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert log.count("Fix") == 2
+    status = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "ANSWER.md" not in status and "BLOCKED.md" not in status  # never committed by accident
+    agents = world.agent_runs()
+    assert [agent["cwd"] for agent in agents] == [str(repo), str(repo)]
+
+
+async def test_answer_without_a_blocked_run_says_so(world: EngineWorld) -> None:
+    async with running_bot(make_settings(world.root, world.forge.url), world.forge) as bot:
+        await comment(bot, world, "/answer something")
+        assert await bot.services.runs.list() == []
+    replies = [c.body for c in world.forge.comments_on(REPO, 3) if c.author == "agent-bot"]
+    assert any("there is no blocked run here" in body for body in replies)
