@@ -36,6 +36,7 @@ class RunExecutor:
         *,
         environ: Mapping[str, str] | None = None,
         runtimes: Mapping[str, Runtime] | None = None,
+        on_started: list[FinishedHook] | None = None,
         on_finished: list[FinishedHook] | None = None,
     ) -> None:
         self.services = services
@@ -48,6 +49,7 @@ class RunExecutor:
                 "container": ContainerRuntime(environ=self.environ, timeout_grace_seconds=grace),
             }
         )
+        self.on_started = on_started or []
         self.on_finished = on_finished or []
         self.cancel_reasons: dict[int, str] = {}
 
@@ -93,6 +95,7 @@ class RunExecutor:
         except (OSError, ValueError) as error:
             return await self.finish_with_error(run, f"the agent could not start: {error}")
         run = await record(self.services.runs, run, pid=handle.pid, handle=handle.to_dict())
+        await self._call(self.on_started, run)
         return await self.wait_and_finalise(run, runtime, handle)
 
     async def wait_and_finalise(self, run: Run, runtime: Runtime, handle: RunHandle) -> Run:
@@ -166,8 +169,11 @@ class RunExecutor:
         return finished
 
     async def _after(self, run: Run) -> None:
-        for hook in self.on_finished:
+        await self._call(self.on_finished, run)
+
+    async def _call(self, hooks: list[FinishedHook], run: Run) -> None:
+        for hook in hooks:
             try:
                 await hook(run)
-            except Exception:  # noqa: BLE001 - a hook must not lose the run's end state
-                logger.exception("after-run hook failed", extra={"fields": {"run": run.id}})
+            except Exception:  # noqa: BLE001 - a hook must not lose the run's state
+                logger.exception("run hook failed", extra={"fields": {"run": run.id}})

@@ -1,37 +1,93 @@
-"""Keeps each run's status comment on the forge in step with the run (edited in place)."""
+"""Keeps each run's status comment on the forge in step with the run, through the outbox."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from bot.forge.protocol import ForgeError
+from bot.forge.protocol import Forge, ForgeNotFound
 from bot.logs import get_logger, log_event
-from bot.replies import status_comment
-from bot.services import Services
+from bot.replies import marker_run_id, run_marker, status_comment
+from bot.store.outbox import OutboxStore
 from bot.store.runs import Run
+
+if TYPE_CHECKING:
+    from bot.feedback.outbox import Outbox
+    from bot.services import Services
 
 logger = get_logger("feedback")
 
+STATUS_OPERATION = "comment.upsert"
 
-async def update_status_comment(services: Services, run: Run) -> None:
-    """Edit the run's status comment, or post it when it was never posted."""
-    forge = services.forges.get(run.forge)
-    if forge is None:
+
+def status_dedupe_key(run_id: int) -> str:
+    """One pending status edit per run: a newer body replaces an undelivered older one."""
+    return f"status:{run_id}"
+
+
+def outbox_of(services: Services) -> Outbox:
+    """The app's outbox, `services.outbox`; until the app wires one, one made on first use (it
+    delivers at once and keeps what failed, but has no background worker to retry it)."""
+    outbox: Outbox | None = getattr(services, "outbox", None)
+    if outbox is None:
+        from bot.feedback.outbox import Outbox  # here: that module imports this one
+
+        outbox = Outbox(services.database, services.forges)
+        services.outbox = outbox  # type: ignore[attr-defined]
+    return outbox
+
+
+async def update_status_comment(services: Services, run: Run, body: str | None = None) -> None:
+    """Edit the run's status comment in place (posting it if it never was), now or, when the
+    forge is down, as soon as it answers again. `body` defaults to the standard status text;
+    the run's marker is added when missing, so the comment can always be found again."""
+    if body is None:
+        body = status_comment(run, run.actor, run.command_line)
+    marker = run_marker(run.id)
+    if marker not in body:
+        body = f"{marker}\n{body}"
+    payload = {"repo": run.repo, "number": run.number, "run_id": run.id, "body": body}
+    await outbox_of(services).submit(
+        run.forge,
+        STATUS_OPERATION,
+        payload,
+        run_id=run.id,
+        dedupe_key=status_dedupe_key(run.id),
+    )
+
+
+async def find_marked_comment(forge: Forge, repo: str, number: int, run_id: int) -> int | None:
+    """The oldest comment on the issue carrying the run's marker (by the bot, when its login is
+    known): the status comment an earlier attempt posted though its answer was lost."""
+    bot_login = getattr(forge, "bot_login", "") or ""
+    for comment in await forge.list_issue_comments(repo, number):
+        if marker_run_id(comment.body) != run_id:
+            continue
+        if not bot_login or comment.author_login == bot_login:
+            return comment.id
+    return None
+
+
+async def upsert_status_comment(
+    forge: Forge, store: OutboxStore, repo: str, payload: Mapping[str, Any]
+) -> None:
+    """The outbox's `comment.upsert`: edit the run's known status comment, else the one carrying
+    its marker, else post a new one; the id is kept on the run, so a retry never duplicates."""
+    run_id, number, body = int(payload["run_id"]), int(payload["number"]), payload["body"]
+    comment_id = await store.status_comment_id(run_id)
+    if comment_id is not None:
+        try:
+            await forge.edit_comment(repo, comment_id, body)
+            return
+        except ForgeNotFound:  # deleted on the forge: post it again
+            log_event(
+                logger, logging.INFO, "status comment gone", run=run_id, repo=repo, issue=number
+            )
+    found = await find_marked_comment(forge, repo, number, run_id)
+    if found is not None and found != comment_id:
+        await store.set_status_comment_id(run_id, found)
+        await forge.edit_comment(repo, found, body)
         return
-    body = status_comment(run, run.actor, run.command_line)
-    try:
-        if run.status_comment_id:
-            await forge.edit_comment(run.repo, run.status_comment_id, body)
-        else:
-            comment = await forge.create_comment(run.repo, run.number, body)
-            await services.runs.update(run.id, status_comment_id=comment.id)
-    except ForgeError as error:
-        log_event(
-            logger,
-            logging.ERROR,
-            "status comment not updated",
-            run=run.id,
-            repo=run.repo,
-            issue=run.number,
-            error=str(error),
-        )
+    created = await forge.create_comment(repo, number, body)
+    await store.set_status_comment_id(run_id, created.id)
