@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -13,15 +14,18 @@ from bot.config import Settings
 from bot.engine.executor import RunExecutor
 from bot.engine.scheduler import Scheduler
 from bot.events import NormalisedEvent
-from bot.feedback.status_comment import update_status_comment
+from bot.feedback.lifecycle import RunFeedback
+from bot.feedback.outbox import Outbox
 from bot.forge.factory import create_forge
 from bot.handlers import handle_inbox_row
 from bot.intake import handle_webhook
 from bot.logs import get_logger, log_event
+from bot.observability.metrics import METRICS, Metrics, metrics_endpoint
+from bot.reload import serve_reloads
 from bot.services import Services
 from bot.store import open_database
 from bot.store.inbox import InboxRow
-from bot.store.runs import Run
+from bot.web import add_web_routes
 from bot.worker import InboxWorker
 
 logger = get_logger("app")
@@ -83,17 +87,19 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     async def handle_row(row: InboxRow, event: NormalisedEvent | None) -> str:
         return await handle_inbox_row(services, row, event)
 
-    async def after_run(run: Run) -> None:
-        await update_status_comment(services, run)
-
-    executor = RunExecutor(services, on_finished=[after_run])
-    scheduler = Scheduler(services, executor)
+    services.outbox = Outbox(database, services.forges)
+    feedback = RunFeedback(services)
+    services.feedback = feedback
+    executor = RunExecutor(services, on_started=[feedback.started], on_finished=[feedback.finished])
+    app[METRICS].attach(services, executor)
+    scheduler = Scheduler(services, executor, on_waiting=feedback.waiting)
     services.dispatcher.engine = scheduler
     services.scheduler = scheduler
     worker = InboxWorker(services.inbox, handle_row)
     app[SERVICES] = services
     app[INBOX] = services.inbox
     app[WORKER] = worker
+    await services.outbox.start()
     await scheduler.start()
     await worker.start()
     log_event(logger, logging.INFO, "started", forges=",".join(services.forges))
@@ -102,6 +108,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     finally:
         await worker.drain()
         await scheduler.stop()
+        await services.outbox.stop()
         await session.close()
         await database.close()
         log_event(logger, logging.INFO, "stopped")
@@ -117,12 +124,19 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "database unavailable"}, status=503)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, config_path: Path | None = None) -> web.Application:
+    """The bot's application. `config_path` (given by `serve` only) turns on SIGHUP reloads of
+    that file and the pid file `python -m bot reload` signals; tests leave it out."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes + 1, middlewares=[never_500]
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(resources)
+    if config_path is not None:
+        app.cleanup_ctx.append(serve_reloads(config_path))
     app.router.add_post("/webhook/{forge}", handle_webhook)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    add_web_routes(app)
     return app

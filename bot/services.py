@@ -17,6 +17,8 @@ from bot.store.runs import Runs
 
 if TYPE_CHECKING:
     from bot.engine.scheduler import Scheduler
+    from bot.feedback.lifecycle import RunFeedback
+    from bot.feedback.outbox import Outbox
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Services:
     forges: dict[str, Forge] = field(default_factory=dict)
     permission_checkers: dict[str, PermissionChecker] = field(default_factory=dict)
     scheduler: Scheduler | None = None
+    outbox: Outbox | None = None
+    feedback: RunFeedback | None = None
 
     @classmethod
     def from_database(cls, settings: Settings, database: Database) -> Services:

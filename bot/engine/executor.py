@@ -171,6 +171,10 @@ class RunExecutor:
     async def _after(self, run: Run) -> None:
         await self._call(self.on_finished, run)
 
+    async def notify_finished(self, run: Run) -> None:
+        """Tell the finished-hooks about a run that ended without running (cancelled queued)."""
+        await self._call(self.on_finished, run)
+
     async def _call(self, hooks: list[FinishedHook], run: Run) -> None:
         for hook in hooks:
             try:

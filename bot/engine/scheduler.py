@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from bot.engine.backoff import paused_pools
@@ -22,8 +22,15 @@ logger = get_logger("scheduler")
 class Scheduler:
     """Implements the dispatcher's RunEngine: `run_queued` and `cancel`."""
 
-    def __init__(self, services: Services, executor: RunExecutor, tick_seconds: float = 2.0):
+    def __init__(
+        self,
+        services: Services,
+        executor: RunExecutor,
+        tick_seconds: float = 2.0,
+        on_waiting: Callable[[Run, str], Awaitable[None]] | None = None,
+    ):
         self.services = services
+        self.on_waiting = on_waiting
         self.executor = executor
         self.tick_seconds = tick_seconds
         self.tasks: dict[int, asyncio.Task[Run]] = {}
@@ -80,7 +87,9 @@ class Scheduler:
     async def cancel(self, run: Run, reason: str) -> Run:
         current = await self.services.runs.get(run.id) or run
         if current.state is RunState.QUEUED:
-            return await record(self.services.runs, current, RunState.CANCELLED, reason=reason)
+            cancelled = await record(self.services.runs, current, RunState.CANCELLED, reason=reason)
+            await self.executor.notify_finished(cancelled)
+            return cancelled
         if current.state is RunState.RUNNING:
             await self.executor.cancel(current, reason)
             task = self.tasks.get(run.id)
@@ -103,6 +112,7 @@ class Scheduler:
                 frozen=await self.services.flags.is_frozen(),
             )
             self.last_selection = selection
+            await self._announce_waiting(queued, selection)
             for run in selection.start:
                 if not await self.services.runs.claim_for_start(run.id):
                     continue  # another process (the CLI) started it
@@ -120,6 +130,16 @@ class Scheduler:
             logger.exception("run crashed in the bot", extra={"fields": {"run": run.id}})
             current = await self.services.runs.get(run.id) or run
             return await self.executor.finish_with_error(current, f"bot error: {error!r}")
+
+    async def _announce_waiting(self, queued: list[Run], selection: Selection) -> None:
+        if self.on_waiting is None:
+            return
+        by_id = {run.id: run for run in queued}
+        for waiting in selection.waiting:
+            try:
+                await self.on_waiting(by_id[waiting.run_id], waiting.reason)
+            except Exception:  # noqa: BLE001 - a notice must not stop scheduling
+                logger.exception("waiting notice failed", extra={"fields": {"run": waiting.run_id}})
 
     def _track(self, run: Run, work: Coroutine[Any, Any, Run]) -> None:
         task = asyncio.create_task(self._guarded(run, work), name=f"run-{run.id}")

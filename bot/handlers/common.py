@@ -88,7 +88,12 @@ async def announce_submission(
     run = result.run
     if run is None or result.duplicate:
         return run
-    comment_id = await post_comment(forge, event, status_comment(run, event.actor_login, quoted))
-    if comment_id is not None:
-        run = await services.runs.update(run.id, status_comment_id=comment_id)
-    return run
+    if services.feedback is not None:
+        await services.feedback.queued(run)
+    else:
+        comment_id = await post_comment(
+            forge, event, status_comment(run, event.actor_login, quoted)
+        )
+        if comment_id is not None:
+            run = await services.runs.update(run.id, status_comment_id=comment_id)
+    return await services.runs.get(run.id) or run
