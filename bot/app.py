@@ -17,6 +17,7 @@ from bot.events import NormalisedEvent
 from bot.feedback.lifecycle import RunFeedback
 from bot.feedback.outbox import Outbox
 from bot.forge.factory import create_forge
+from bot.forge.http import RetryPolicy
 from bot.handlers import handle_inbox_row
 from bot.intake import handle_webhook
 from bot.logs import get_logger, log_event
@@ -29,6 +30,8 @@ from bot.web import add_web_routes
 from bot.worker import InboxWorker
 
 logger = get_logger("app")
+# Tests shorten the forge adapters' retries with this; the default policy is for real forges.
+FORGE_RETRY_POLICY: web.AppKey[RetryPolicy] = web.AppKey("forge_retry_policy")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -47,7 +50,9 @@ async def never_500(request: web.Request, handler: Handler) -> web.StreamRespons
         )
 
 
-def build_forges(services: Services, session: aiohttp.ClientSession) -> None:
+def build_forges(
+    services: Services, session: aiohttp.ClientSession, policy: RetryPolicy | None = None
+) -> None:
     for forge_config in services.settings.forges:
         token = forge_config.token.get_secret_value() if forge_config.token else None
         private_key = (
@@ -63,6 +68,7 @@ def build_forges(services: Services, session: aiohttp.ClientSession) -> None:
                 bot_login=forge_config.bot_login,
                 app_id=forge_config.app_id,
                 private_key_pem=private_key,
+                policy=policy,
             )
         except ValueError as error:
             log_event(
@@ -82,7 +88,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     database = await open_database(settings.database.path)
     session = aiohttp.ClientSession(headers={"User-Agent": "agent-dispatch-bot"})
     services = Services.from_database(settings, database)
-    build_forges(services, session)
+    build_forges(services, session, app.get(FORGE_RETRY_POLICY))
 
     async def handle_row(row: InboxRow, event: NormalisedEvent | None) -> str:
         return await handle_inbox_row(services, row, event)

@@ -48,9 +48,11 @@ def _wrapper(path: Path, environment: dict[str, str], script: Path, name: str) -
     path.chmod(0o755)
 
 
-def make_world(tmp_path: Path, forge: FakeForge, monkeypatch: pytest.MonkeyPatch) -> EngineWorld:
+def make_world(
+    tmp_path: Path, forge: FakeForge, monkeypatch: pytest.MonkeyPatch, family: str = "gitea"
+) -> EngineWorld:
     origin = make_origin(tmp_path, commits=2)
-    forge.add_repo(REPO, family="gitea", clone_url=str(origin.path))
+    forge.add_repo(REPO, family=family, clone_url=str(origin.path))
     forge.add_issue(REPO, 3, "Fix the README", "It has typos.", author="alice")
     forge.set_permission(REPO, "alice", "write")
     bin_dir, state, home = tmp_path / "bin", tmp_path / "docker-state", tmp_path / "home"

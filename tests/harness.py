@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app import FORGE_RETRY_POLICY, create_app
+from bot.forge.http import RetryPolicy
 from bot.appkeys import SERVICES, WORKER
 from bot.config import Settings
 from bot.config.loader import parse_settings
@@ -94,14 +95,21 @@ class Bot:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    settings: Settings, forge: FakeForge | None = None, *, frozen: bool = False
+    settings: Settings,
+    forge: FakeForge | None = None,
+    *,
+    frozen: bool = False,
+    retry_policy: RetryPolicy | None = None,
 ) -> AsyncIterator[Bot]:
     """The bot on a real port; `frozen` keeps runs queued (for tests of what comes before)."""
     if frozen:
         database = await open_database(settings.database.path)
         await Flags(database).set_frozen(True)
         await database.close()
-    client = TestClient(TestServer(create_app(settings)))
+    app = create_app(settings)
+    if retry_policy is not None:
+        app[FORGE_RETRY_POLICY] = retry_policy
+    client = TestClient(TestServer(app))
     await client.start_server()
     try:
         yield Bot(client, forge)

@@ -50,6 +50,8 @@ def main() -> int:
                 blocked.write(argument + "\n")
         elif verb == "answered":  # a resumed run: act on ANSWER.md and clear the question
             os.remove("BLOCKED.md")
+        elif verb == "print":  # print an environment variable's value (to test redaction)
+            print(f"debug: {os.environ.get(argument, '')}", flush=True)
         elif verb == "exit":
             code = int(argument)
         elif verb == "sleep":
