@@ -12,10 +12,10 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import FORGE_RETRY_POLICY, create_app
-from bot.forge.http import RetryPolicy
 from bot.appkeys import SERVICES, WORKER
 from bot.config import Settings
 from bot.config.loader import parse_settings
+from bot.forge.http import RetryPolicy
 from bot.services import Services
 from bot.store import open_database
 from bot.store.flags import Flags
