@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bot.store.runs import Run
 
 MARKER_PREFIX = "<!-- agent-bot:run="
@@ -58,19 +60,13 @@ def format_duration(seconds: float | None) -> str:
 
 
 def status_comment(run: Run, login: str, command_line: str | None) -> str:
-    """The run's status comment (edited in place as the run moves)."""
-    lines = [
-        run_marker(run.id),
-        reply(command_line, login, f"run #{run.id}: **{run.state.value}**"),
-        "",
-        f"- agent: `{run.agent_spec}`",
-        f"- template: `{run.template}`",
-    ]
-    if run.reason:
-        lines.append(f"- reason: {run.reason}")
-    if run.pr_url:
-        lines.append(f"- pull request: {run.pr_url}")
-    return "\n".join(lines)
+    """The run's status comment (edited in place as the run moves), addressed to `login` and
+    quoting `command_line`; bot.feedback.messages renders it (token shapes redacted)."""
+    from bot.feedback.messages import StatusView, render_status_comment
+    from bot.redaction import Redactor
+
+    shown = run.model_copy(update={"actor": login, "command_line": command_line})
+    return render_status_comment(shown, StatusView(), Redactor(()), now=time.time())
 
 
 def status_table(runs: list[Run]) -> str:
