@@ -38,14 +38,38 @@ def load_or_exit(given: str | None) -> Settings:
 def command_serve(arguments: argparse.Namespace) -> int:
     from bot.app import create_app
 
-    settings = load_or_exit(arguments.config)
+    config_path = resolve_config_path(arguments.config).resolve()
+    settings = load_or_exit(str(config_path))
     configure_logging(settings.logging.format, settings.logging.level)
     web.run_app(
-        create_app(settings),
+        create_app(settings, config_path=config_path),
         host=arguments.host or settings.server.host,
         port=arguments.port or settings.server.port,
         print=None,
     )
+    return 0
+
+
+def command_reload(arguments: argparse.Namespace) -> int:
+    """Ask the running server to re-read its config file (SIGHUP through its pid file)."""
+    from bot.reload import ReloadError, pid_file, signal_server
+
+    path = resolve_config_path(arguments.config)
+    try:
+        settings = load_settings(path)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        print("not reloaded: the server keeps its current configuration", file=sys.stderr)
+        return 2
+    try:
+        pid = signal_server(settings)
+    except ReloadError as error:
+        print(f"reload: {error}", file=sys.stderr)
+        print(
+            f"(looked for {pid_file(settings)}; is `python -m bot serve` running?)", file=sys.stderr
+        )
+        return 1
+    print(f"asked the server (pid {pid}) to reload its configuration; its log says what changed")
     return 0
 
 
@@ -154,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add("serve", "serve webhooks")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    add("reload", "make the running server re-read its config file (as SIGHUP does)")
     add("check-config", "validate and print the effective config (secrets masked)")
     runs = add("runs", "list runs, newest first")
     runs.add_argument("--state", choices=[state.value for state in RunState])
@@ -189,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return command_serve(arguments)
     if arguments.command == "check-config":
         return command_check_config(arguments)
+    if arguments.command == "reload":
+        return command_reload(arguments)
     settings = load_or_exit(arguments.config)
     if arguments.command == "runs":
         return asyncio.run(_runs(settings, arguments.state, arguments.limit))

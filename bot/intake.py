@@ -9,17 +9,33 @@ import time
 from aiohttp import web
 
 from bot.appkeys import INBOX, SETTINGS, WORKER
-from bot.events import IgnoredEvent, PayloadError, PingEvent
+from bot.events import EventBase, IgnoredEvent, PayloadError, PingEvent
 from bot.logs import get_logger, log_event
 from bot.normalise import normalise
+from bot.observability.metrics import METRICS
 from bot.signatures import signature_is_valid
 from bot.store.inbox import InboxRow
 
 logger = get_logger("intake")
 
+OUTCOME = "outcome"  # the response's key for the delivery's outcome (a metrics label)
+OUTCOME_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+# Outcomes decided before the signature is checked: their headers are not to be trusted.
+UNVERIFIED_OUTCOMES = frozenset(
+    {"not_found", "unsupported_media_type", "too_large", "unauthorized"}
+)
 
-def _reply(status: int, reason: str) -> web.Response:
-    return web.json_response({"status": status, "reason": reason}, status=status)
+
+def _reply(status: int, reason: str, outcome: str | None = None) -> web.Response:
+    response = web.json_response({"status": status, "reason": reason}, status=status)
+    response[OUTCOME] = outcome or OUTCOME_BY_STATUS.get(status, "other")
+    return response
 
 
 def _event_type(request: web.Request) -> str | None:
@@ -27,6 +43,27 @@ def _event_type(request: web.Request) -> str | None:
 
 
 async def handle_webhook(request: web.Request) -> web.Response:
+    """Answer a delivery (see `_receive`); count it by forge, event and outcome, and time it."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        response = await _receive(request)
+        outcome = response.get(OUTCOME, "other")
+        return response
+    finally:
+        metrics = request.app.get(METRICS)
+        if metrics is not None:
+            known = request.app[SETTINGS].forge(request.match_info["forge"]) is not None
+            event = request.headers.get("X-GitHub-Event", "").strip()[:64]
+            metrics.observe_delivery(
+                request.match_info["forge"] if known else "unknown",
+                "" if outcome in UNVERIFIED_OUTCOMES else event,
+                outcome,
+                time.perf_counter() - started,
+            )
+
+
+async def _receive(request: web.Request) -> web.Response:
     started = time.perf_counter()
     forge_name = request.match_info["forge"]
     forge = request.app[SETTINGS].forge(forge_name)
@@ -45,7 +82,13 @@ async def handle_webhook(request: web.Request) -> web.Response:
     if len(body) > limit:
         return _reply(413, f"body larger than {limit} bytes")
     if not signature_is_valid(forge.webhook_secret.get_secret_value(), body, request.headers):
-        log_event(logger, logging.WARNING, "signature rejected", forge=forge_name)
+        log_event(
+            logger,
+            logging.WARNING,
+            "signature rejected",
+            forge=forge_name,
+            delivery=request.headers.get("X-GitHub-Delivery", "")[:200] or None,
+        )
         return _reply(401, "missing or wrong signature")
 
     event_name = request.headers.get("X-GitHub-Event", "").strip()
@@ -70,17 +113,25 @@ async def handle_webhook(request: web.Request) -> web.Response:
         )
     except PayloadError as error:
         return _reply(400, f"payload: {str(error).splitlines()[0][:300]}")
-    fields = {"delivery": delivery_id, "forge": forge_name, "github_event": event_name}
+    fields: dict[str, object] = {
+        "delivery": delivery_id,
+        "forge": forge_name,
+        "github_event": event_name,
+    }
     if isinstance(event, PingEvent):
         log_event(logger, logging.INFO, "ping", **fields)
-        return web.Response(status=200, text="pong")
+        pong = web.Response(status=200, text="pong")
+        pong[OUTCOME] = "ping"
+        return pong
     if isinstance(event, IgnoredEvent):
         log_event(logger, logging.DEBUG, "ignored", reason=event.reason, **fields)
-        return _reply(202, f"ignored: {event.reason}")
+        return _reply(202, f"ignored: {event.reason}", "ignored")
+    if isinstance(event, EventBase):
+        fields |= {"repo": event.repo.full_name, "issue": event.number}
     row_id = await request.app[INBOX].add(forge_name, delivery_id, event_name, event_type, body)
     if row_id is None:
         log_event(logger, logging.INFO, "duplicate delivery", **fields)
-        return _reply(200, "duplicate delivery: already received")
+        return _reply(200, "duplicate delivery: already received", "duplicate")
     request.app[WORKER].submit(
         InboxRow(row_id, forge_name, delivery_id, event_name, event_type, body), event
     )
@@ -92,4 +143,4 @@ async def handle_webhook(request: web.Request) -> web.Response:
         milliseconds=round((time.perf_counter() - started) * 1000, 2),
         **fields,
     )
-    return _reply(202, "accepted")
+    return _reply(202, "accepted", "accepted")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 LOGGER_NAME = "bot"
 CONTEXT_KEYS = ("delivery", "forge", "repo", "issue", "run")
@@ -54,10 +54,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
-def configure_logging(log_format: str = "keyvalue", level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else KeyValueFormatter())
+def make_formatter(log_format: str) -> logging.Formatter:
+    return JsonFormatter() if log_format == "json" else KeyValueFormatter()
+
+
+def configure_logging(
+    log_format: str = "keyvalue", level: str = "INFO", stream: TextIO | None = None
+) -> logging.Handler:
+    """Send the bot's logs, one line per event, to `stream` (default stderr)."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler.setFormatter(make_formatter(log_format))
     root = logging.getLogger(LOGGER_NAME)
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    return handler
+
+
+def reconfigure_logging(log_format: str, level: str) -> None:
+    """Apply a reloaded `logging` section to the handlers already in place (same streams)."""
+    root = logging.getLogger(LOGGER_NAME)
+    for handler in root.handlers:
+        handler.setFormatter(make_formatter(log_format))
+    root.setLevel(level)

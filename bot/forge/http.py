@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import gidgethub
@@ -25,6 +26,9 @@ from bot.forge.protocol import (
 )
 
 log = logging.getLogger(__name__)
+
+# Told of every try of a forge request: (forge name, method, HTTP status, or 0 for no answer).
+ForgeCallObserver = Callable[[str, str, int], None]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # A POST may have taken effect when it times out or gets a 500, so it is only retried when the
@@ -93,11 +97,22 @@ class ForgeClient(GitHubAPI):
         requester: str = "agent-dispatch-bot",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        forge_name: str = "",
+        observer: ForgeCallObserver | None = None,
     ) -> None:
         super().__init__(session, requester, oauth_token=token, base_url=base_url.rstrip("/"))
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.sleeper = sleep  # injectable, e.g. to record waits in tests
+        self.forge_name = forge_name or urlsplit(base_url).netloc  # a metrics label
+        self.observer = observer
+
+    def _observe(self, method: str, status: int) -> None:
+        if self.observer is not None:
+            try:
+                self.observer(self.forge_name, method, status)
+            except Exception:  # noqa: BLE001 - counting must never break a forge call
+                log.exception("forge call observer failed")
 
     async def sleep(self, seconds: float) -> None:
         await self.sleeper(seconds)
@@ -115,11 +130,13 @@ class ForgeClient(GitHubAPI):
                 ) as response:
                     result = response.status, response.headers, await response.read()
             except (aiohttp.ClientError, TimeoutError) as error:
+                self._observe(method, 0)
                 failure = error
                 retry = method in IDEMPOTENT_METHODS or isinstance(
                     error, aiohttp.ClientConnectorError
                 )
             else:
+                self._observe(method, result[0])
                 if result[0] < 500:
                     return result
                 retry = method in IDEMPOTENT_METHODS or result[0] in POST_RETRY_STATUSES
@@ -243,3 +260,14 @@ class ForgeClient(GitHubAPI):
             items.extend(chunk)
             previous = chunk
         return items
+
+
+def forge_clients(adapter: object) -> list[ForgeClient]:
+    """The ForgeClients a forge adapter holds: its own, and those of its parts (a GitHub App)."""
+    found: list[ForgeClient] = []
+    for value in getattr(adapter, "__dict__", {}).values():
+        if isinstance(value, ForgeClient):
+            found.append(value)
+        elif isinstance(getattr(value, "client", None), ForgeClient):
+            found.append(value.client)
+    return found
