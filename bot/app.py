@@ -25,6 +25,7 @@ from bot.observability.metrics import METRICS, Metrics, metrics_endpoint
 from bot.reload import serve_reloads
 from bot.services import Services
 from bot.store import open_database
+from bot.store.batch_writer import BatchWriter
 from bot.store.inbox import InboxRow
 from bot.web import add_web_routes
 from bot.worker import InboxWorker
@@ -87,7 +88,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     database = await open_database(settings.database.path)
     session = aiohttp.ClientSession(headers={"User-Agent": "agent-dispatch-bot"})
-    services = Services.from_database(settings, database)
+    writer = BatchWriter(settings.database.path)
+    services = Services.from_database(settings, database, writer)
     build_forges(services, session, app.get(FORGE_RETRY_POLICY))
 
     async def handle_row(row: InboxRow, event: NormalisedEvent | None) -> str:
@@ -116,6 +118,7 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
         await scheduler.stop()
         await services.outbox.stop()
         await session.close()
+        await writer.close()
         await database.close()
         log_event(logger, logging.INFO, "stopped")
 

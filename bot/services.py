@@ -9,6 +9,7 @@ from bot.config import Settings
 from bot.dispatcher import Dispatcher
 from bot.forge.protocol import Forge
 from bot.permissions import PermissionChecker
+from bot.store.batch_writer import BatchWriter
 from bot.store.database import Database
 from bot.store.flags import Flags
 from bot.store.inbox import Inbox
@@ -37,12 +38,14 @@ class Services:
     feedback: RunFeedback | None = None
 
     @classmethod
-    def from_database(cls, settings: Settings, database: Database) -> Services:
+    def from_database(
+        cls, settings: Settings, database: Database, writer: BatchWriter | None = None
+    ) -> Services:
         runs = Runs(database)
         return cls(
             settings=settings,
             database=database,
-            inbox=Inbox(database),
+            inbox=Inbox(database, writer),
             runs=runs,
             labels=LabelSnapshots(database),
             flags=Flags(database),

@@ -193,7 +193,9 @@ def container_command(
         raise ContainerCommandError(f"image {image[:80]!r} is not a valid image reference")
     argv = [runtime_binary(runtime), *_check_extra_args(global_args), "run", "--rm"]
     argv += ["--name", validate_container_name(container_name)]
-    if runtime != "apple":
+    if runtime == "docker":
+        # Not podman: it names the host host.docker.internal itself from 4.7 on, and before
+        # that (Debian 12 has 4.3) it rejects `host-gateway` ("invalid IP address in add-host").
         argv.append("--add-host=host.docker.internal:host-gateway")
     if gpu:
         argv.append("--gpu=metal" if runtime == "apple" else "--gpus=all")

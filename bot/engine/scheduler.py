@@ -91,11 +91,11 @@ class Scheduler:
             await self.executor.notify_finished(cancelled)
             return cancelled
         if current.state is RunState.RUNNING:
+            task = self.tasks.get(run.id)  # before the await: a finished task removes itself
             await self.executor.cancel(current, reason)
-            task = self.tasks.get(run.id)
             if task is not None:
                 return await asyncio.shield(task)
-        return current
+        return await self.services.runs.get(run.id) or current
 
     # -- scheduling --------------------------------------------------------------------------
     async def schedule_pass(self) -> Selection:

@@ -142,8 +142,9 @@ class RunFeedback:
             self._notes[run.id] = result.note
         fields: dict[str, Any] = result.run_fields()
         if result.state == RunState.FAILED.value:
-            return await record(self.services.runs, run, RunState.FAILED, reason=result.reason,
-                                **fields)
+            return await record(
+                self.services.runs, run, RunState.FAILED, reason=result.reason, **fields
+            )
         return await record(self.services.runs, run, **fields)
 
     async def _defer(self, operation: str, arguments: dict[str, Any]) -> None:
@@ -176,7 +177,10 @@ class RunFeedback:
             return
         failures = self.services.settings.backoff.failures
         body = render_pause_notice(run.agent, backoff.paused_until, failures, now=now())
-        await outbox.submit(run.forge, "comment.create",
-                            {"repo": run.repo, "number": run.number, "body": body},
-                            run_id=run.id)
+        await outbox.submit(
+            run.forge,
+            "comment.create",
+            {"repo": run.repo, "number": run.number, "body": body},
+            run_id=run.id,
+        )
         log_event(logger, logging.WARNING, "pause posted", run=run.id, pool=run.agent)

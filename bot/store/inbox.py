@@ -6,6 +6,7 @@ import hashlib
 import sqlite3
 from dataclasses import dataclass
 
+from bot.store.batch_writer import BatchWriter
 from bot.store.database import Database, now
 
 
@@ -20,22 +21,30 @@ class InboxRow:
 
 
 class Inbox:
-    def __init__(self, database: Database) -> None:
+    """Deliveries are written through `writer` when one is given (batched under load)."""
+
+    def __init__(self, database: Database, writer: BatchWriter | None = None) -> None:
         self.database = database
+        self.writer = writer
+
+    async def _write(self, sql: str, parameters: tuple) -> int | None:
+        if self.writer is not None:
+            return await self.writer.execute(sql, parameters)
+        cursor = await self.database.execute(sql, parameters)
+        return cursor.lastrowid
 
     async def add(
         self, forge: str, delivery_id: str, event: str, event_type: str | None, body: bytes
     ) -> int | None:
         """Store a delivery; return its row id, or None when this delivery id was seen before."""
         try:
-            cursor = await self.database.execute(
+            return await self._write(
                 "INSERT INTO inbox (forge, delivery_id, event, event_type, body, received_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (forge, delivery_id, event, event_type, body, now()),
             )
         except sqlite3.IntegrityError:
             return None
-        return cursor.lastrowid
 
     async def get(self, row_id: int) -> InboxRow | None:
         row = await self.database.fetch_one(
@@ -52,7 +61,7 @@ class Inbox:
         return [InboxRow(*row) for row in rows]
 
     async def mark_processed(self, row_id: int, outcome: str, error: str | None = None) -> None:
-        await self.database.execute(
+        await self._write(
             "UPDATE inbox SET processed_at = ?, outcome = ?, error = ? WHERE id = ?",
             (now(), outcome, error, row_id),
         )
