@@ -38,20 +38,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# What each kind of delivery is: (X-GitHub-Event, X-Forgejo-Event-Type).
+EVENTS = {
+    "stored": ("pull_request", "pull_request_label"),
+    "comment": ("issue_comment", "issue_comment"),
+}
+KIND = "stored"
+
+
 def delivery(body: bytes) -> dict[str, str]:
     signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     delivery_id = str(uuid.uuid4())
+    event, event_type = EVENTS[KIND]
     return {
         "Content-Type": "application/json",
-        "X-GitHub-Event": "issue_comment",
+        "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery_id,
-        "X-Forgejo-Event-Type": "issue_comment",
+        "X-Forgejo-Event-Type": event_type,
         "X-Hub-Signature-256": f"sha256={signature}",
         "X-Forgejo-Signature": signature,
     }
 
 
 def payload(index: int) -> bytes:
+    """`stored`: a label change on a PR (stored in the inbox, then processed: the label snapshot
+    is read and written). `comment`: a comment without a command (verified, normalised and
+    acknowledged, but not stored: it carries no trigger)."""
+    if KIND == "stored":
+        data = json.loads(FIXTURE.read_text())
+        data["pull_request"]["number"] = data["number"] = 1 + index % 500
+        return json.dumps(data).encode()
     data = json.loads(COMMENT_FIXTURE.read_text())
     data["comment"]["id"] = 10_000_000 + index
     data["comment"]["body"] = f"a comment without a command, number {index}"
@@ -112,6 +128,14 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def run(arguments: argparse.Namespace) -> None:
+    global KIND
+    for kind in ["stored", "comment"] if arguments.kind == "both" else [arguments.kind]:
+        KIND = kind
+        print(f"\n== deliveries: {kind} ==")
+        await run_kind(arguments)
+
+
+async def run_kind(arguments: argparse.Namespace) -> None:
     ports = {"bare": free_port(), "bot": free_port()}
     processes = {
         kind: subprocess.Popen(
@@ -179,6 +203,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--kind", choices=["stored", "comment", "both"], default="both")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 
+import orjson
 from aiohttp import web
 
 from bot.appkeys import INBOX, SETTINGS, WORKER
-from bot.events import EventBase, IgnoredEvent, PayloadError, PingEvent
+from bot.events import CommentEvent, EventBase, IgnoredEvent, PayloadError, PingEvent
 from bot.logs import get_logger, log_event
 from bot.normalise import normalise
 from bot.observability.metrics import METRICS
@@ -17,6 +18,8 @@ from bot.signatures import signature_is_valid
 from bot.store.inbox import InboxRow
 
 logger = get_logger("intake")
+# A line that could be a command; a comment without one carries no trigger and is not stored.
+POSSIBLE_COMMAND = re.compile(r"(?m)^[ \t]*/[A-Za-z]")
 
 OUTCOME = "outcome"  # the response's key for the delivery's outcome (a metrics label)
 OUTCOME_BY_STATUS = {
@@ -99,7 +102,7 @@ async def _receive(request: web.Request) -> web.Response:
         return _reply(400, "missing or oversized X-GitHub-Delivery header")
     event_type = _event_type(request)
     try:
-        payload = json.loads(body)
+        payload = orjson.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         return _reply(400, f"malformed JSON: {str(error).splitlines()[0][:200]}")
     try:
@@ -123,6 +126,8 @@ async def _receive(request: web.Request) -> web.Response:
         pong = web.Response(status=200, text="pong")
         pong[OUTCOME] = "ping"
         return pong
+    if isinstance(event, CommentEvent) and not POSSIBLE_COMMAND.search(event.comment_body):
+        event = IgnoredEvent(reason="a comment without a command")
     if isinstance(event, IgnoredEvent):
         log_event(logger, logging.DEBUG, "ignored", reason=event.reason, **fields)
         return _reply(202, f"ignored: {event.reason}", "ignored")

@@ -47,7 +47,7 @@ class Services:
             database=database,
             inbox=Inbox(database, writer),
             runs=runs,
-            labels=LabelSnapshots(database),
+            labels=LabelSnapshots(database, writer),
             flags=Flags(database),
             dispatcher=Dispatcher(runs, on_busy=settings.dispatch.on_busy),
         )

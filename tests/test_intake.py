@@ -112,9 +112,10 @@ async def test_fixture_is_accepted_stored_and_normalised(bot: Bot, name: str) ->
     forge_name = name.split("/")[0]
     event, event_type = FIXTURE_HEADERS[name]
     status, stored, kind, repo, number, actor = EXPECTED[name]
-    response = await bot.deliver(
-        forge_name, load_fixture(name), event, event_type, delivery="delivery-1"
-    )
+    payload = load_fixture(name)
+    if kind == "comment":  # comments without a command are acknowledged but not stored
+        payload["comment"]["body"] = "/status\n" + (payload["comment"]["body"] or "")
+    response = await bot.deliver(forge_name, payload, event, event_type, delivery="delivery-1")
     assert response.status == status, await response.text()
     rows = await inbox_rows(bot)
     if not stored:
@@ -208,6 +209,18 @@ async def test_body_over_the_limit_is_413(tmp_path: Path, fake_forge: FakeForge)
         assert await inbox_rows(bot) == []
 
 
+@pytest.mark.parametrize("body", ["thanks!", "see /usr/bin/env", "> /dispatch quoted", ""])
+async def test_a_comment_without_a_command_is_acknowledged_and_not_stored(
+    bot: Bot, body: str
+) -> None:
+    payload = load_fixture("gitea/issue_comment.created.modern.json")
+    payload["comment"]["body"] = body
+    response = await bot.deliver("gitea", payload, "issue_comment", "issue_comment")
+    assert response.status == 202
+    assert (await response.json())["reason"] == "ignored: a comment without a command"
+    assert await inbox_rows(bot) == []
+
+
 async def test_ignored_event_is_acknowledged_and_not_stored(bot: Bot) -> None:
     payload = load_fixture("gitea/issue_comment.created.modern.json")
     response = await bot.deliver("gitea", payload, "push", None)
@@ -218,6 +231,7 @@ async def test_ignored_event_is_acknowledged_and_not_stored(bot: Bot) -> None:
 
 async def test_repeated_delivery_id_is_processed_once(bot: Bot) -> None:
     payload = load_fixture("gitea/issue_comment.created.modern.json")
+    payload["comment"]["body"] = "/status"
     first = await bot.deliver("gitea", payload, "issue_comment", "issue_comment", delivery="d-1")
     again = await bot.deliver("gitea", payload, "issue_comment", "issue_comment", delivery="d-1")
     assert (first.status, again.status) == (202, 200)

@@ -64,6 +64,7 @@ class BatchWriter:
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute("PRAGMA busy_timeout=5000")
+            self._connection.execute("PRAGMA wal_autocheckpoint=0")
         connection = self._connection
         results: list[int | None | BaseException] = []
         connection.execute("BEGIN IMMEDIATE")

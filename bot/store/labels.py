@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+from bot.store.batch_writer import BatchWriter
 from bot.store.database import Database, now
 
 
 class LabelSnapshots:
-    def __init__(self, database: Database) -> None:
+    """Reads go through the shared connection; writes through `writer` when one is given."""
+
+    def __init__(self, database: Database, writer: BatchWriter | None = None) -> None:
         self.database = database
+        self.writer = writer
 
     async def get(self, forge: str, repo: str, number: int) -> tuple[str, ...] | None:
         row = await self.database.fetch_one(
@@ -19,7 +23,8 @@ class LabelSnapshots:
         return tuple(json.loads(row[0])) if row else None
 
     async def put(self, forge: str, repo: str, number: int, labels: tuple[str, ...]) -> None:
-        await self.database.execute(
+        write = self.writer.execute if self.writer is not None else self.database.execute
+        await write(
             "INSERT INTO label_snapshots (forge, repo, number, labels, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (forge, repo, number)"
             " DO UPDATE SET labels = excluded.labels, updated_at = excluded.updated_at",
