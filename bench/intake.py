@@ -190,6 +190,18 @@ async def run_kind(arguments: argparse.Namespace) -> None:
             f"{percentile(latency[kind], 0.99):>10.2f}"
         )
     print(f"throughput ratio bot/bare: {bot_rate / bare_rate:.2f} (target >= 0.6)")
+    result = {
+        "benchmark": "intake",
+        "kind": KIND,
+        "bare_per_s": round(bare_rate),
+        "bot_per_s": round(bot_rate),
+        "ratio": round(bot_rate / bare_rate, 3),
+        "bot_p50_ms": round(percentile(latency["bot"], 0.5), 2),
+        "bot_p99_ms": round(percentile(latency["bot"], 0.99), 2),
+        "bare_p99_ms": round(percentile(latency["bare"], 0.99), 2),
+        "rate": arguments.rate,
+    }
+    print("RESULT " + json.dumps(result))
     print(
         f"bot p99 at {arguments.rate:.0f}/s: {percentile(latency['bot'], 0.99):.2f} ms"
         " (target < 25 ms)"

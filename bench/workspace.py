@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import shutil
 import statistics
@@ -129,6 +130,17 @@ async def run(files: int, commits: int, runs: int, directory: Path) -> None:
         print(f"{name:<38} {len(durations):>4} {median:>9.3f} {min(durations):>7.3f} "
               f"{baseline / median:>8.1f}x")  # fmt: skip
     print("\n(each warm-mirror figure includes the incremental mirror fetch)")
+    medians = {name: statistics.median(durations) for name, durations in results.items()}
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "benchmark": "workspace",
+                "medians_s": medians,
+                "baseline": "fresh git clone --no-local",
+            }
+        )
+    )
 
 
 def main() -> None:

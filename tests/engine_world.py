@@ -32,7 +32,15 @@ class EngineWorld:
 
     def agent_runs(self) -> list[dict]:
         path = self.root / "agent-runs.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if not path.exists():
+            return []
+        runs = []
+        for line in path.read_text().splitlines():
+            try:
+                runs.append(json.loads(line))
+            except json.JSONDecodeError:  # a line the agent is still writing
+                break
+        return runs
 
     def docker_calls(self) -> list[list[str]]:
         path = self.docker_state / "calls.jsonl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,8 +70,9 @@ class IssueContext:
 
 async def issue_context(forge: Forge, run: Run, default_branch: str) -> IssueContext:
     """The issue/PR text and discussion, and for a PR where its head is."""
-    issue = await forge.get_issue(run.repo, run.number)
-    comments = await forge.list_issue_comments(run.repo, run.number)
+    issue, comments = await asyncio.gather(
+        forge.get_issue(run.repo, run.number), forge.list_issue_comments(run.repo, run.number)
+    )
     discussion = [DiscussionComment(author_login=c.author_login, body=c.body) for c in comments]
     base = run.options.get("base") or default_branch  # the API's, not the payload's
     if not run.is_pull_request:
@@ -139,14 +141,15 @@ async def prepare_run(
     """Everything up to the launch. `previous` is the blocked run that `run` resumes."""
     environ = os.environ if environ is None else environ
     dispatch = settings.dispatch
-    repository = await forge.get_repository(run.repo)
+    repository, credentials = await asyncio.gather(
+        forge.get_repository(run.repo), forge.git_credentials(run.repo)
+    )
     context = await issue_context(forge, run, repository.default_branch)
     owner, name = split_repo_full_name(run.repo)
     workspace = workspace_dir(
         dispatch.workspace_root, run.forge, owner, name, run.number, run.is_pull_request
     ).absolute()
     clone_url = repository.clone_url  # from the forge API, not the payload
-    credentials = await forge.git_credentials(run.repo)
     mirror = await ensure_mirror(dispatch.mirror_root, run.forge, run.repo, clone_url, credentials)
     branch = (
         (previous.branch if previous else None)
