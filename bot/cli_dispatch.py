@@ -15,6 +15,8 @@ from bot.engine.agents import AgentSpecError, parse_agent_spec
 from bot.engine.executor import RunExecutor
 from bot.engine.preparation import prepare_run
 from bot.engine.transitions import record
+from bot.feedback.lifecycle import RunFeedback
+from bot.feedback.outbox import Outbox
 from bot.forge.protocol import ForgeError
 from bot.services import Services
 from bot.store import open_database
@@ -67,7 +69,12 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
                 task=f"{issue.title}\n\n{issue.body}".strip(),
                 instructions=arguments.instructions or "",
             )
-            executor = RunExecutor(services)
+            services.outbox = Outbox(database, services.forges)
+            feedback = RunFeedback(services)
+            services.feedback = feedback
+            executor = RunExecutor(
+                services, on_started=[feedback.started], on_finished=[feedback.finished]
+            )
             if arguments.dry_run:
                 return await _dry_run(services, executor, request)
             result = await services.dispatcher.submit(request)
@@ -80,9 +87,19 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
             if not await services.runs.claim_for_start(result.run.id):
                 print(f"run {result.run.id} was started by the server")
                 return 0
+            await feedback.queued(result.run)
             run = await record(services.runs, result.run, RunState.RUNNING)
             print(f"run {run.id} started: {run.agent_spec} on {run.repo}#{run.number}")
             finished = await executor.execute(run)
+            await services.outbox.deliver_due()
+            left = await services.outbox.pending()
+            if left:
+                print(
+                    f"{len(left)} forge update(s) could not be delivered yet; the server's "
+                    "outbox retries them",
+                    file=sys.stderr,
+                )
+            finished = await services.runs.get(finished.id) or finished
             print(
                 f"run {finished.id} {finished.state.value}"
                 + (f": {finished.reason}" if finished.reason else "")

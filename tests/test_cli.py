@@ -156,6 +156,13 @@ async def test_dispatch_runs_an_agent_in_the_foreground_then_runs_lists_it(
     assert code == 0, stderr
     assert "run 1 completed" in stdout
     assert len(world.agent_runs()) == 1
+    # The same pipeline as the server: status comment, branch pushed, pull request opened.
+    assert world.origin.git("log", "--format=%s", "-1", "agent/issue-3-fix-the-readme") == (
+        "Fix the README"
+    )
+    assert [c for c in world.forge.calls if c.method == "POST" and c.path.endswith("/pulls")]
+    [status] = [c.body for c in world.forge.comments_on(REPO, 3) if c.author == "agent-bot"]
+    assert "**completed**" in status
     code, stdout, _ = await bot_command(
         "runs", "--config", str(config), "--state", "completed", cwd=world.root, env=env
     )
