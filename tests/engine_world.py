@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.deliveries import load_fixture
 from tests.fake_forge import FakeForge
 from tests.gitrepos import Origin, make_origin
+from tests.harness import Bot
 
 FAKES = Path(__file__).parent / "fakes"
 REPO = "kostekIV/test"
@@ -84,3 +87,53 @@ def make_world(
     world = EngineWorld(tmp_path, origin, forge, bin_dir, state)
     world.act("commit")
     return world
+
+
+def comment_payload(
+    world: EngineWorld,
+    body: str,
+    *,
+    number: int = 3,
+    author: str = "alice",
+    github: bool = False,
+    is_pull_request: bool = False,
+) -> dict:
+    """A real comment webhook (Gitea's modern fixture, or GitHub's), re-pointed at a comment that
+    exists on the fake forge, on issue `number` of the world's repository."""
+    name = (
+        "github/issue_comment.created.json"
+        if github
+        else ("gitea/issue_comment.created.modern.json")
+    )
+    payload = copy.deepcopy(load_fixture(name))
+    comment_id = world.forge.add_comment(REPO, number, body, author)
+    payload["comment"].update({"id": comment_id, "body": body})
+    payload["comment"]["user"]["login"] = payload["sender"]["login"] = author
+    payload["repository"]["full_name"] = REPO
+    payload["issue"]["number"] = number
+    if is_pull_request and not github:
+        payload["is_pull"] = True
+    return payload
+
+
+async def send_comment(
+    bot: Bot,
+    world: EngineWorld,
+    body: str,
+    *,
+    number: int = 3,
+    author: str = "alice",
+    settle: bool = True,
+    is_pull_request: bool = False,
+) -> dict:
+    """Deliver a signed Forgejo comment; with `settle`, wait until its runs have ended and the
+    forge updates have gone out."""
+    payload = comment_payload(
+        world, body, number=number, author=author, is_pull_request=is_pull_request
+    )
+    response = await bot.deliver("forgejo", payload, "issue_comment", "issue_comment")
+    assert response.status == 202, await response.text()
+    if settle:
+        await bot.services.scheduler.idle()
+        await bot.services.outbox.deliver_due()
+    return payload

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from bot.store.runs import RunState
-from tests.deliveries import load_fixture
-from tests.engine_world import REPO, EngineWorld, make_world
+from tests.engine_world import REPO, EngineWorld, make_world, send_comment
 from tests.fake_forge import FakeForge
 from tests.harness import Bot, make_settings, running_bot
 
@@ -20,14 +18,8 @@ def world(tmp_path: Path, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch
     return make_world(tmp_path, fake_forge, monkeypatch)
 
 
-async def comment(bot: Bot, world: EngineWorld, body: str, author: str = "alice") -> None:
-    payload = copy.deepcopy(load_fixture("gitea/issue_comment.created.modern.json"))
-    comment_id = world.forge.add_comment(REPO, 3, body, author)
-    payload["comment"].update({"id": comment_id, "body": body})
-    payload["comment"]["user"]["login"] = payload["sender"]["login"] = author
-    response = await bot.deliver("forgejo", payload, "issue_comment", "issue_comment")
-    assert response.status == 202
-    await bot.services.scheduler.idle()
+async def comment(bot: Bot, world: EngineWorld, body: str) -> None:
+    await send_comment(bot, world, body)
 
 
 async def test_answer_resumes_the_blocked_run_in_the_same_workspace(world: EngineWorld) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 
 from bot.store.runs import RunState
-from tests.deliveries import load_fixture
-from tests.engine_world import REPO, EngineWorld, make_world
+from tests.engine_world import REPO, EngineWorld, make_world, send_comment
 from tests.fake_forge import FakeForge
 from tests.harness import Bot, make_settings, running_bot
 
@@ -26,16 +24,7 @@ def world(tmp_path: Path, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch
 
 
 async def say(bot: Bot, world: EngineWorld, body: str, number: int) -> None:
-    payload = copy.deepcopy(load_fixture("gitea/issue_comment.created.modern.json"))
-    comment_id = world.forge.add_comment(REPO, number, body, "alice")
-    payload["comment"].update({"id": comment_id, "body": body})
-    payload["comment"]["user"]["login"] = payload["sender"]["login"] = "alice"
-    payload["issue"]["number"] = number
-    payload["is_pull"] = number == 7
-    response = await bot.deliver("forgejo", payload, "issue_comment", "issue_comment")
-    assert response.status == 202
-    await bot.services.scheduler.idle()
-    await bot.services.outbox.deliver_due()
+    await send_comment(bot, world, body, number=number, is_pull_request=number == 7)
 
 
 async def test_review_runs_the_review_agent_on_the_pr_head_and_posts_its_report(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from bot.store.runs import RunState
-from tests.deliveries import load_fixture
-from tests.engine_world import REPO, EngineWorld, make_world
+from tests.engine_world import REPO, EngineWorld, make_world, send_comment
 from tests.fake_forge import FakeForge
 from tests.harness import Bot, make_settings, running_bot
 
@@ -25,20 +23,8 @@ def world(tmp_path: Path, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch
     return make_world(tmp_path, fake_forge, monkeypatch)
 
 
-def forgejo_comment(world: EngineWorld, body: str) -> dict:
-    payload = copy.deepcopy(load_fixture("gitea/issue_comment.created.modern.json"))
-    comment_id = world.forge.add_comment(REPO, 3, body, "alice")
-    payload["comment"].update({"id": comment_id, "body": body})
-    payload["comment"]["user"]["login"] = payload["sender"]["login"] = "alice"
-    return payload
-
-
 async def dispatch(bot: Bot, world: EngineWorld, body: str):
-    response = await bot.deliver(
-        "forgejo", forgejo_comment(world, body), "issue_comment", "issue_comment"
-    )
-    assert response.status == 202
-    await bot.services.scheduler.idle()
+    await send_comment(bot, world, body)
     return await bot.services.runs.list()
 
 

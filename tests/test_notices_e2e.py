@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.deliveries import load_fixture
-from tests.engine_world import REPO, EngineWorld, make_world
+from tests.engine_world import REPO, EngineWorld, make_world, send_comment
 from tests.fake_forge import FakeForge
 from tests.harness import Bot, make_settings, running_bot
 
@@ -20,12 +18,7 @@ def world(tmp_path: Path, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch
 
 
 async def dispatch(bot: Bot, world: EngineWorld, body: str = "/dispatch claude go") -> None:
-    payload = copy.deepcopy(load_fixture("gitea/issue_comment.created.modern.json"))
-    comment_id = world.forge.add_comment(REPO, 3, body, "alice")
-    payload["comment"].update({"id": comment_id, "body": body})
-    payload["comment"]["user"]["login"] = payload["sender"]["login"] = "alice"
-    response = await bot.deliver("forgejo", payload, "issue_comment", "issue_comment")
-    assert response.status == 202
+    await send_comment(bot, world, body, settle=False)
     await bot.services.scheduler.schedule_pass()
     await bot.services.outbox.deliver_due()
 

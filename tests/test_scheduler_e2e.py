@@ -4,7 +4,6 @@ cancel and restart recovery — with real processes, real git and the fake forge
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import time
 from pathlib import Path
@@ -12,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.runs import Run, RunState
-from tests.deliveries import load_fixture
-from tests.engine_world import REPO, EngineWorld, make_world
+from tests.engine_world import REPO, EngineWorld, make_world, send_comment
 from tests.fake_forge import FakeForge
 from tests.harness import Bot, make_settings, running_bot
 
@@ -27,13 +25,7 @@ def world(tmp_path: Path, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch
 
 
 async def comment(bot: Bot, world: EngineWorld, body: str, number: int = 3) -> None:
-    payload = copy.deepcopy(load_fixture("gitea/issue_comment.created.modern.json"))
-    comment_id = world.forge.add_comment(REPO, number, body, "alice")
-    payload["comment"].update({"id": comment_id, "body": body})
-    payload["comment"]["user"]["login"] = payload["sender"]["login"] = "alice"
-    payload["issue"]["number"] = number
-    response = await bot.deliver("forgejo", payload, "issue_comment", "issue_comment")
-    assert response.status == 202
+    await send_comment(bot, world, body, number=number, settle=False)
 
 
 async def until(condition, timeout: float = 15.0) -> None:  # noqa: ANN001
