@@ -138,3 +138,16 @@ def settings_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str
 
 def redactor_from_settings(settings: Settings, environ: Mapping[str, str]) -> Redactor:
     return Redactor(settings_secrets(settings, environ))
+
+
+_cached: tuple[Settings, frozenset[tuple[str, str]], Redactor] | None = None
+
+
+def cached_redactor(settings: Settings, environ: Mapping[str, str]) -> Redactor:
+    """`redactor_from_settings`, built once per settings object and environment (compiling the
+    patterns for every secret form is too much work to repeat for each comment or page)."""
+    global _cached
+    key = frozenset(environ.items())
+    if _cached is None or _cached[0] is not settings or _cached[1] != key:
+        _cached = (settings, key, redactor_from_settings(settings, environ))
+    return _cached[2]

@@ -19,7 +19,7 @@ from bot.feedback.state_labels import sync_state_label
 from bot.feedback.status_comment import update_status_comment
 from bot.feedback.time_tracking import TimeTracker
 from bot.logs import get_logger, log_event
-from bot.redaction import redactor_from_settings
+from bot.redaction import Redactor, cached_redactor
 from bot.services import Services
 from bot.store.database import now
 from bot.store.runs import Run, RunState
@@ -80,8 +80,8 @@ class RunFeedback:
             body = render_status_comment(run, await self._view(run), self._redactor(), now=now())
             await update_status_comment(self.services, run, body)
 
-    def _redactor(self):  # noqa: ANN202 - bot.redaction.Redactor
-        return redactor_from_settings(self.services.settings, self.environ)
+    def _redactor(self) -> Redactor:
+        return cached_redactor(self.services.settings, self.environ)
 
     async def _view(self, run: Run) -> StatusView:
         reason = self._waiting.get(run.id, "")

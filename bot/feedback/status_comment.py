@@ -13,7 +13,6 @@ from bot.store.outbox import OutboxStore
 from bot.store.runs import Run
 
 if TYPE_CHECKING:
-    from bot.feedback.outbox import Outbox
     from bot.services import Services
 
 logger = get_logger("feedback")
@@ -26,18 +25,6 @@ def status_dedupe_key(run_id: int) -> str:
     return f"status:{run_id}"
 
 
-def outbox_of(services: Services) -> Outbox:
-    """The app's outbox, `services.outbox`; until the app wires one, one made on first use (it
-    delivers at once and keeps what failed, but has no background worker to retry it)."""
-    outbox: Outbox | None = getattr(services, "outbox", None)
-    if outbox is None:
-        from bot.feedback.outbox import Outbox  # here: that module imports this one
-
-        outbox = Outbox(services.database, services.forges)
-        services.outbox = outbox  # type: ignore[attr-defined]
-    return outbox
-
-
 async def update_status_comment(services: Services, run: Run, body: str | None = None) -> None:
     """Edit the run's status comment in place (posting it if it never was), now or, when the
     forge is down, as soon as it answers again. `body` defaults to the standard status text;
@@ -48,7 +35,9 @@ async def update_status_comment(services: Services, run: Run, body: str | None =
     if marker not in body:
         body = f"{marker}\n{body}"
     payload = {"repo": run.repo, "number": run.number, "run_id": run.id, "body": body}
-    await outbox_of(services).submit(
+    if services.outbox is None:
+        raise RuntimeError("the status comment needs the app's outbox (services.outbox)")
+    await services.outbox.submit(
         run.forge,
         STATUS_OPERATION,
         payload,

@@ -12,10 +12,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot.appkeys import SERVICES
-from bot.feedback.status_comment import update_status_comment
 from bot.logs import get_logger, log_event
 from bot.services import Services
-from bot.store.runs import Run, RunState
+from bot.store.runs import Run
 from bot.web.keys import BACKGROUND
 from bot.web.views import request_redactor, run_id_of, run_json, secure
 
@@ -137,8 +136,6 @@ async def cancel_run(request: web.Request) -> web.StreamResponse:
             return 202, f"run {run_id} is being cancelled", {"run": {"id": run_id}}
         # Read the row again: the engine may hand back a copy from before the agent stopped.
         cancelled: Run = await services.runs.get(run_id) or work.result()
-        if run.state is RunState.QUEUED and cancelled.status_comment_id:
-            _remember(request, asyncio.ensure_future(update_status_comment(services, cancelled)))
         shown = run_json(services.settings, cancelled, request_redactor(request))
         if cancelled.state.is_active:  # the engine does not hold it; it stops on its own
             return 202, f"run {run_id} is being cancelled", {"run": shown}

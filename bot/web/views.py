@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.appkeys import SERVICES
 from bot.config import Settings
 from bot.events import ForgeKind
-from bot.redaction import Redactor, redactor_from_settings
+from bot.redaction import cached_redactor
 from bot.replies import format_duration
 from bot.store.runs import Run
 
@@ -53,18 +53,9 @@ DETAIL_TEXT_FIELDS = ("instructions", "answer", "command_line", "final_message")
 # `workspace_path` (server paths), `options`, `pid`.
 
 
-_redactors: dict[tuple[int, frozenset[tuple[str, str]]], tuple[Settings, Redactor]] = {}
-
-
 def request_redactor(request: web.Request) -> Redact:
     """The redactor for the settings in force (built once per settings and environment)."""
-    settings = request.app[SERVICES].settings
-    key = (id(settings), frozenset(os.environ.items()))
-    cached = _redactors.get(key)
-    if cached is None or cached[0] is not settings:
-        _redactors.clear()
-        cached = _redactors[key] = (settings, redactor_from_settings(settings, os.environ))
-    return cached[1].redact
+    return cached_redactor(request.app[SERVICES].settings, os.environ).redact
 
 
 def run_id_of(request: web.Request) -> int | None:
