@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -122,6 +123,15 @@ async def paced(
     return latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (and its threads) has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -153,6 +163,7 @@ async def run_kind(arguments: argparse.Namespace) -> None:
 
     throughput: dict[str, list[float]] = {"bare": [], "bot": []}
     latency: dict[str, list[float]] = {"bare": [], "bot": []}
+    cpu_per_delivery: dict[str, list[float]] = {"bare": [], "bot": []}
     try:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -162,11 +173,15 @@ async def run_kind(arguments: argparse.Namespace) -> None:
                 await closed_loop(session, url, next_bodies(200), arguments.concurrency)
             for _ in range(arguments.rounds):
                 for kind, url in urls.items():
+                    before = cpu_seconds(processes[kind].pid)
                     throughput[kind].append(
                         await closed_loop(
                             session, url, next_bodies(arguments.requests), arguments.concurrency
                         )
                     )
+                    await asyncio.sleep(0.5)  # let the bot's worker finish what it accepted
+                    used = cpu_seconds(processes[kind].pid) - before
+                    cpu_per_delivery[kind].append(used / arguments.requests * 1e6)
             for _ in range(arguments.rounds):
                 for kind, url in urls.items():
                     count = int(arguments.rate * arguments.seconds)
@@ -182,13 +197,15 @@ async def run_kind(arguments: argparse.Namespace) -> None:
         f"deliveries each, concurrency {arguments.concurrency}; "
         f"paced {arguments.rate:.0f}/s for {arguments.seconds}s"
     )
-    print(f"{'endpoint':<28}{'deliveries/s':>14}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'endpoint':<28}{'deliveries/s':>14}{'p50 ms':>10}{'p99 ms':>10}{'CPU µs':>10}")
     for kind, label in (("bare", "bare aiohttp + HMAC"), ("bot", "bot /webhook (verify+store)")):
         rate = statistics.median(throughput[kind])
         print(
             f"{label:<28}{rate:>14.0f}{percentile(latency[kind], 0.5):>10.2f}"
             f"{percentile(latency[kind], 0.99):>10.2f}"
+            f"{statistics.median(cpu_per_delivery[kind]):>10.0f}"
         )
+    print("(CPU µs: the server process's CPU time per delivery, processing included)")
     print(f"throughput ratio bot/bare: {bot_rate / bare_rate:.2f} (target >= 0.6)")
     result = {
         "benchmark": "intake",
@@ -199,6 +216,8 @@ async def run_kind(arguments: argparse.Namespace) -> None:
         "bot_p50_ms": round(percentile(latency["bot"], 0.5), 2),
         "bot_p99_ms": round(percentile(latency["bot"], 0.99), 2),
         "bare_p99_ms": round(percentile(latency["bare"], 0.99), 2),
+        "bot_cpu_us": round(statistics.median(cpu_per_delivery["bot"])),
+        "bare_cpu_us": round(statistics.median(cpu_per_delivery["bare"])),
         "rate": arguments.rate,
     }
     print("RESULT " + json.dumps(result))

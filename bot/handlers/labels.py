@@ -11,10 +11,9 @@ from bot.services import Services
 
 async def handle_label_change(services: Services, event: LabelEvent, *, ignored: bool) -> str:
     repo = event.repo.full_name
-    previous = await services.labels.get(event.forge, repo, event.number)
+    previous = await services.labels.exchange(event.forge, repo, event.number, event.current_labels)
     if event.labels_are_snapshot:
         event = resolve_label_event(event, previous)
-    await services.labels.put(event.forge, repo, event.number, event.current_labels)
     if ignored:
         return "ignored-actor"
     mapping = services.settings.labels

@@ -23,13 +23,17 @@ class Database:
     async def execute(self, sql: str, parameters: tuple | dict = ()) -> aiosqlite.Cursor:
         return await self.connection.execute(sql, parameters)
 
+    # Reads run to completion in one call on the connection's thread. A statement left open
+    # across awaits (execute, then fetch, then close) would hold a read snapshot while other
+    # coroutines' writes run on the same connection; once another connection (the intake
+    # writer) commits, such a write fails at once with SQLITE_BUSY_SNAPSHOT.
+
     async def fetch_one(self, sql: str, parameters: tuple | dict = ()) -> aiosqlite.Row | None:
-        async with self.connection.execute(sql, parameters) as cursor:
-            return await cursor.fetchone()
+        rows = await self.connection.execute_fetchall(sql, parameters)
+        return next(iter(rows), None)
 
     async def fetch_all(self, sql: str, parameters: tuple | dict = ()) -> list[aiosqlite.Row]:
-        async with self.connection.execute(sql, parameters) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.connection.execute_fetchall(sql, parameters))
 
     async def ping(self) -> bool:
         row = await self.fetch_one("SELECT 1")
@@ -59,10 +63,9 @@ async def open_database(path: Path | str) -> Database:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = await aiosqlite.connect(str(path), isolation_level=None)
     connection.row_factory = aiosqlite.Row
-    await connection.execute("PRAGMA journal_mode=WAL")
-    await connection.execute("PRAGMA synchronous=NORMAL")
-    await connection.execute("PRAGMA foreign_keys=ON")
-    await connection.execute("PRAGMA busy_timeout=5000")
+    pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
+    for pragma in pragmas:
+        await connection.execute_fetchall(f"PRAGMA {pragma}")
     database = Database(connection)
     await migrate(database)
     return database

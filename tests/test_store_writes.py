@@ -1,0 +1,155 @@
+"""Storage under load: label snapshots swap atomically, the batch writer keeps the WAL bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from pathlib import Path
+
+from bot.store import open_database
+from bot.store.batch_writer import BatchWriter
+from bot.store.inbox import Inbox
+from bot.store.labels import LabelSnapshots
+
+
+async def test_concurrent_exchanges_of_one_issue_each_see_the_previous_set(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+    database = await open_database(path)
+    writer = BatchWriter(path)
+    labels = LabelSnapshots(database, writer)
+    sets = [("a",), ("a", "b"), ("b",), (), ("c",)]
+    previous = await asyncio.gather(*(labels.exchange("f", "o/r", 7, s) for s in sets))
+    # Applied in submission order, each seeing the one before: no two diff against one set.
+    assert previous == [None, ("a",), ("a", "b"), ("b",), ()]
+    await writer.close()
+    await database.close()
+
+    database = await open_database(path)  # the last set survives a restart
+    assert await LabelSnapshots(database).get("f", "o/r", 7) == ("c",)
+    await database.close()
+
+
+async def test_first_sighting_loads_from_the_database_once_for_concurrent_callers(
+    tmp_path: Path,
+) -> None:
+    database = await open_database(tmp_path / "bot.sqlite3")
+    await LabelSnapshots(database).put("f", "o/r", 1, ("bug", "bug", "agent:codex"))
+    labels = LabelSnapshots(database)
+    previous = await asyncio.gather(
+        labels.exchange("f", "o/r", 1, ("x",)), labels.exchange("f", "o/r", 1, ("y",))
+    )
+    assert previous == [("agent:codex", "bug"), ("x",)]
+    assert await labels.get("f", "o/r", 2) is None
+    await database.close()
+
+
+async def test_the_cache_is_bounded_and_an_evicted_issue_is_read_back(tmp_path: Path) -> None:
+    database = await open_database(tmp_path / "bot.sqlite3")
+    labels = LabelSnapshots(database, cache_size=3)
+    for number in range(1, 11):
+        await labels.put("f", "o/r", number, (f"l{number}",))
+    assert len(labels._cache) == 3
+    assert await labels.get("f", "o/r", 1) == ("l1",)  # evicted long ago: from SQLite
+    await database.close()
+
+
+async def test_the_write_ahead_log_stays_bounded_under_a_stream_of_deliveries(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+    wal = path.with_name(path.name + "-wal")
+    database = await open_database(path)
+    writer = BatchWriter(path)
+    inbox = Inbox(database, writer)
+    body = b"x" * 5000  # about the size of a real delivery
+    sizes = []
+    for half in range(2):
+        for start in range(half * 3000, half * 3000 + 3000, 100):
+            await asyncio.gather(
+                *(
+                    inbox.add("f", f"delivery-{index}", "issues", None, body)
+                    for index in range(start, start + 100)
+                )
+            )
+        sizes.append(wal.stat().st_size)
+    # Checkpoints run as the log grows and it is reused: the second half of the stream does
+    # not make it grow (without checkpoints it would pass 100 MB here).
+    assert sizes[1] <= sizes[0] * 1.5, sizes
+    assert sizes[1] < 6000 * len(body) / 2, sizes
+    await writer.close()
+    await database.close()
+
+
+async def test_a_write_waits_on_the_writer_thread_while_another_connection_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+    database = await open_database(path)
+    writer = BatchWriter(path)
+    inbox = Inbox(database, writer)
+    assert await inbox.add("f", "before", "issues", None, b"{}") is not None
+    assert writer.handed_to_thread == 0  # the lock was free: written on the loop
+
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process, say, holds the write lock
+    first = asyncio.create_task(inbox.add("f", "during-1", "issues", None, b"{}"))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(inbox.add("f", "during-2", "issues", None, b"{}"))
+    await asyncio.sleep(0.2)
+    assert not first.done() and not second.done()  # waiting for the lock, not lost or failed
+    other.execute("COMMIT")
+    first_id, second_id = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert first_id is not None and second_id is not None and first_id < second_id
+    assert writer.handed_to_thread == 2
+    assert await inbox.add("f", "during-1", "issues", None, b"{}") is None  # still de-duplicated
+    assert await inbox.add("f", "after", "issues", None, b"{}") is not None
+    assert writer.handed_to_thread == 2  # back on the loop once the queue drained
+    other.close()
+    await writer.close()
+    await database.close()
+
+
+async def test_reads_on_the_shared_connection_leave_no_snapshot_open_for_its_writes(
+    tmp_path: Path,
+) -> None:
+    """Another connection (the intake writer) commits just before each write on the shared
+    connection: a read left open across awaits by another coroutine would make that write
+    fail at once with SQLITE_BUSY_SNAPSHOT."""
+    path = tmp_path / "bot.sqlite3"
+    database = await open_database(path)
+    for number in range(20):
+        await LabelSnapshots(database).put("f", "o/r", number, ("a",))
+    intake = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    commits = 0
+
+    def before_each_statement(sql: str) -> None:
+        nonlocal commits
+        if sql.startswith("INSERT INTO label_snapshots"):
+            intake.execute(
+                "INSERT INTO flags (name, value, updated_at) VALUES (?, '1', 0)",
+                (f"flag-{commits}",),
+            )
+            commits += 1
+
+    shared = database.connection  # its sqlite3 connection belongs to aiosqlite's thread
+    await shared._execute(lambda: shared._conn.set_trace_callback(before_each_statement))
+
+    async def reader_writer(worker: int) -> None:
+        labels = LabelSnapshots(database)
+        steps = random.Random(worker)  # the coroutines' reads and writes interleave unevenly
+        for number in range(20):
+            for _ in range(steps.randint(0, 3)):
+                if steps.random() < 0.5:
+                    await database.fetch_all("SELECT labels FROM label_snapshots")
+                else:
+                    await database.fetch_one("SELECT number FROM label_snapshots ORDER BY 1")
+            await labels.put("f", f"o/w{worker}", number, ("b",))
+
+    await asyncio.gather(*(reader_writer(worker) for worker in range(8)))
+    assert commits == 160
+    assert (await database.fetch_one("SELECT COUNT(*) FROM label_snapshots"))[0] == 180
+    intake.close()
+    await database.close()
