@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -35,8 +36,16 @@ UNVERIFIED_OUTCOMES = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _reply_body(status: int, reason: str) -> bytes:
+    """Most replies are one of a few (accepted, ignored: …): their JSON is made once."""
+    return orjson.dumps({"status": status, "reason": reason})
+
+
 def _reply(status: int, reason: str, outcome: str | None = None) -> web.Response:
-    response = web.json_response({"status": status, "reason": reason}, status=status)
+    response = web.Response(
+        body=_reply_body(status, reason), status=status, content_type="application/json"
+    )
     response[OUTCOME] = outcome or OUTCOME_BY_STATUS.get(status, "other")
     return response
 
@@ -49,18 +58,24 @@ async def handle_webhook(request: web.Request) -> web.Response:
     """Answer a delivery (see `_receive`); count it by forge, event and outcome, and time it."""
     started = time.perf_counter()
     outcome = "error"
+    activity = request.app[WORKER].intake
+    activity.started()
     try:
         response = await _receive(request)
         outcome = response.get(OUTCOME, "other")
         return response
     finally:
+        activity.finished()
         metrics = request.app.get(METRICS)
         if metrics is not None:
-            known = request.app[SETTINGS].forge(request.match_info["forge"]) is not None
-            event = request.headers.get("X-GitHub-Event", "").strip()[:64]
+            # Names from unverified requests are not used as labels (no unbounded series).
+            unverified = outcome in UNVERIFIED_OUTCOMES
+            forge = request.match_info["forge"]
+            if outcome in ("not_found", "error") and request.app[SETTINGS].forge(forge) is None:
+                forge = "unknown"
             metrics.observe_delivery(
-                request.match_info["forge"] if known else "unknown",
-                "" if outcome in UNVERIFIED_OUTCOMES else event,
+                forge,
+                "" if unverified else request.headers.get("X-GitHub-Event", "").strip()[:64],
                 outcome,
                 time.perf_counter() - started,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,15 +15,59 @@ logger = get_logger("worker")
 
 # Handles a row; the event is passed when intake already normalised it (None after a restart).
 RowHandler = Callable[[InboxRow, NormalisedEvent | None], Awaitable[str]]
+# While deliveries are being received, each consumer waits at most this long for a gap before
+# it processes its next row anyway.
+BURST_YIELD_SECONDS = 0.05
+
+
+class IntakeActivity:
+    """Counts the deliveries being received, so that processing gives way to a burst.
+
+    Forges give up on a delivery that is not answered within a few seconds (Gitea and Forgejo:
+    5 s by default) and a forge that was cut off re-sends its queue at once. So while requests
+    are in flight, the worker's consumers wait for a gap (up to `BURST_YIELD_SECONDS` each)
+    before processing a row: a burst is acknowledged first and processed right after, while a
+    steady stream, which leaves gaps, is processed as it comes.
+    """
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    def started(self) -> None:
+        self.in_flight += 1
+        self._quiet.clear()
+
+    def finished(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight <= 0:
+            self.in_flight = 0
+            self._quiet.set()
+
+    async def gap(self, timeout: float) -> None:
+        """Return when no delivery is being received, or after `timeout` seconds."""
+        if self.in_flight == 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), timeout)
 
 
 class InboxWorker:
     """A FIFO of inbox rows consumed by a few tasks; each row is marked processed once."""
 
-    def __init__(self, inbox: Inbox, handle_row: RowHandler, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        handle_row: RowHandler,
+        concurrency: int = 4,
+        burst_yield_seconds: float = BURST_YIELD_SECONDS,
+    ) -> None:
         self.inbox = inbox
         self.handle_row = handle_row
         self.concurrency = concurrency
+        self.burst_yield_seconds = burst_yield_seconds
+        self.intake = IntakeActivity()
         self.queue: asyncio.Queue[tuple[InboxRow, NormalisedEvent | None]] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -61,6 +106,7 @@ class InboxWorker:
         while True:
             row, event = await self.queue.get()
             try:
+                await self.intake.gap(self.burst_yield_seconds)
                 await self._process(row, event)
             finally:
                 self.queue.task_done()

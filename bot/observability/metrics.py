@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -41,6 +41,7 @@ class Metrics:
             ["forge", "event", "outcome"],
             registry=registry,
         )
+        self._delivery_counters: dict[tuple[str, str, str], Any] = {}
         self.intake_seconds = Histogram(
             "bot_webhook_intake_seconds",
             "Time to answer a webhook delivery (verify, store, acknowledge)",
@@ -104,7 +105,11 @@ class Metrics:
 
     # -- events --------------------------------------------------------------------------------
     def observe_delivery(self, forge: str, event: str, outcome: str, seconds: float) -> None:
-        self.deliveries.labels(forge, event, outcome).inc()
+        key = (forge, event, outcome)
+        counter = self._delivery_counters.get(key)
+        if counter is None:  # looked up once per label set: this runs for every delivery
+            counter = self._delivery_counters[key] = self.deliveries.labels(*key)
+        counter.inc()
         self.intake_seconds.observe(seconds)
 
     def observe_forge_call(self, forge: str, method: str, status: int) -> None:

@@ -1,13 +1,14 @@
 """Writes intake's small, frequent rows (inbox rows, outcomes, label snapshots) to SQLite.
 
-A statement normally runs at once on a connection owned by the event loop: a one-row write in
-WAL mode with `synchronous=NORMAL` appends to the log without an fsync, in tens of microseconds,
-which is cheaper than handing it to a thread and back. That connection never waits for a lock
-(`busy_timeout=0`): while another connection holds the write lock, the statement, and every one
-after it until they are written, goes to a dedicated thread that applies them in batches (one
-transaction each) and may wait for the lock. Checkpoints, which copy the log back into the
-database and fsync it, also run on that thread (writes queue behind them meanwhile), so the log
-stays bounded without stalling the loop.
+Statements normally run on a connection owned by the event loop: those issued in one turn of
+the loop (deliveries that arrived together) are committed in one transaction at the start of the
+next turn. In WAL mode with `synchronous=NORMAL` that appends to the log without an fsync, in
+tens of microseconds, which is cheaper than handing it to a thread and back. That connection
+never waits for a lock (`busy_timeout=0`): while another connection holds the write lock, the
+batch, and every statement after it until they are written, goes to a dedicated thread that
+applies them in batches (one transaction each) and may wait for the lock. Checkpoints, which
+copy the log back into the database and fsync it, also run on that thread (writes queue behind
+them meanwhile), so the log stays bounded without stalling the loop.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 Statement = tuple[str, tuple[Any, ...]]
-# On-loop commits between two checkpoints (each intake row adds a few pages to the log).
-CHECKPOINT_EVERY = 250
+# Statements written on the loop between two checkpoints (each adds a page or more to the log;
+# SQLite's own automatic checkpoint comes every 1000 pages).
+CHECKPOINT_EVERY = 1000
 _LOCK_ERRORS = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
@@ -31,25 +33,25 @@ class BatchWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._loop_connection: sqlite3.Connection | None = None
         self._thread_connection: sqlite3.Connection | None = None
-        self._pending: list[tuple[Statement, asyncio.Future[int | None]]] = []
+        self._pending: list[tuple[Statement, asyncio.Future[int | None]]] = []  # for the thread
+        self._loop_batch: list[tuple[Statement, asyncio.Future[int | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Future[None] | None = None
-        self._commits_since_checkpoint = 0
+        self._written_since_checkpoint = 0
         self.handed_to_thread = 0  # statements that found the lock taken (for tests and stats)
 
     async def execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> int | None:
         """Write one statement; return its lastrowid (raises its own error, e.g. a conflict)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int | None] = loop.create_future()
         if self._loop_may_write():
-            try:
-                return self._execute_on_loop(sql, parameters)
-            except sqlite3.OperationalError as error:
-                if getattr(error, "sqlite_errorcode", None) not in _LOCK_ERRORS:
-                    raise
-        self.handed_to_thread += 1
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((sql, parameters), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+            # Statements of one turn of the loop (deliveries that arrived together) share a
+            # transaction, committed at the start of the next turn.
+            self._loop_batch.append(((sql, parameters), future))
+            if len(self._loop_batch) == 1:
+                loop.call_soon(self._commit_loop_batch)
+        else:
+            self._hand_to_thread([((sql, parameters), future)])
         return await future
 
     def _loop_may_write(self) -> bool:
@@ -61,9 +63,17 @@ class BatchWriter:
             and (self._checkpointer is None or self._checkpointer.done())
         )
 
+    def _hand_to_thread(self, batch: list[tuple[Statement, asyncio.Future[int | None]]]) -> None:
+        self.handed_to_thread += len(batch)
+        self._pending.extend(batch)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        while self._loop_batch or not (self._flusher is None or self._flusher.done()):
+            await asyncio.sleep(0)
+            if self._flusher is not None:
+                await asyncio.gather(self._flusher, return_exceptions=True)
         if self._checkpointer is not None:
             await asyncio.gather(self._checkpointer, return_exceptions=True)
         if self._loop_connection is not None:
@@ -72,7 +82,25 @@ class BatchWriter:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close_thread)
         self._executor.shutdown(wait=True)
 
-    def _execute_on_loop(self, sql: str, parameters: tuple[Any, ...]) -> int | None:
+    def _commit_loop_batch(self) -> None:
+        batch, self._loop_batch = self._loop_batch, []
+        try:
+            results = self._apply(self._connect_loop(), [statement for statement, _ in batch])
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) in _LOCK_ERRORS:
+                self._hand_to_thread(batch)  # another connection writes: wait on the thread
+                return
+            results = [error] * len(batch)
+        except Exception as error:  # noqa: BLE001 - the whole batch failed: tell each waiter
+            results = [error] * len(batch)
+        _settle(batch, results)
+        self._written_since_checkpoint += len(batch)
+        if self._written_since_checkpoint >= self.checkpoint_every:
+            self._written_since_checkpoint = 0
+            loop = asyncio.get_running_loop()
+            self._checkpointer = loop.run_in_executor(self._executor, self._checkpoint)
+
+    def _connect_loop(self) -> sqlite3.Connection:
         if self._loop_connection is None:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
@@ -80,15 +108,7 @@ class BatchWriter:
             connection.execute("PRAGMA busy_timeout=0")
             connection.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints: on the thread
             self._loop_connection = connection
-        row_id = self._loop_connection.execute(sql, parameters).lastrowid
-        self._commits_since_checkpoint += 1
-        if self._commits_since_checkpoint >= self.checkpoint_every and (
-            self._checkpointer is None or self._checkpointer.done()
-        ):
-            self._commits_since_checkpoint = 0
-            loop = asyncio.get_running_loop()
-            self._checkpointer = loop.run_in_executor(self._executor, self._checkpoint)
-        return row_id
+        return self._loop_connection
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -96,17 +116,11 @@ class BatchWriter:
             batch, self._pending = self._pending, []
             try:
                 results = await loop.run_in_executor(
-                    self._executor, self._apply, [statement for statement, _ in batch]
+                    self._executor, self._apply_on_thread, [statement for statement, _ in batch]
                 )
             except Exception as error:  # noqa: BLE001 - the whole batch failed: tell each waiter
                 results = [error] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+            _settle(batch, results)
 
     def _connect_thread(self) -> sqlite3.Connection:
         if self._thread_connection is None:
@@ -117,9 +131,14 @@ class BatchWriter:
             self._thread_connection = connection
         return self._thread_connection
 
-    def _apply(self, statements: list[Statement]) -> list[int | None | BaseException]:
-        """On the writer thread: one transaction; a failing statement fails alone."""
-        connection = self._connect_thread()
+    def _apply_on_thread(self, statements: list[Statement]) -> list[int | None | BaseException]:
+        return self._apply(self._connect_thread(), statements)
+
+    @staticmethod
+    def _apply(
+        connection: sqlite3.Connection, statements: list[Statement]
+    ) -> list[int | None | BaseException]:
+        """One transaction; a failing statement fails alone."""
         results: list[int | None | BaseException] = []
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -143,3 +162,16 @@ class BatchWriter:
         if self._thread_connection is not None:
             self._thread_connection.close()
             self._thread_connection = None
+
+
+def _settle(
+    batch: list[tuple[Statement, asyncio.Future[int | None]]],
+    results: list[int | None | BaseException],
+) -> None:
+    for (_, future), result in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
