@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bot, run from a checkout
 SECRET = "bench-secret"
 
 
@@ -31,7 +32,6 @@ def bare_hmac_app() -> web.Application:
 
 
 def bot_app(data_dir: Path) -> web.Application:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bot.app import create_app
     from bot.config.loader import parse_settings
 
@@ -59,10 +59,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     arguments = parser.parse_args()
     if arguments.kind == "bare":
-        app = bare_hmac_app()
-    else:
-        app = bot_app(Path(tempfile.mkdtemp(prefix="bench-bot-")))
-    web.run_app(app, host="127.0.0.1", port=arguments.port, print=None, access_log=None)
+        web.run_app(bare_hmac_app(), host="127.0.0.1", port=arguments.port, print=None)
+        return
+    from bot.server import run_server  # how `python -m bot serve` runs it
+
+    with tempfile.TemporaryDirectory(prefix="bench-bot-") as data_dir:
+        run_server(bot_app(Path(data_dir)), host="127.0.0.1", port=arguments.port)
 
 
 if __name__ == "__main__":

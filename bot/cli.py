@@ -9,8 +9,6 @@ import sys
 import uuid
 from pathlib import Path
 
-from aiohttp import web
-
 from bot.config import ConfigError, Settings, load_settings, mask_settings
 from bot.logs import configure_logging
 from bot.store import open_database
@@ -37,15 +35,15 @@ def load_or_exit(given: str | None) -> Settings:
 
 def command_serve(arguments: argparse.Namespace) -> int:
     from bot.app import create_app
+    from bot.server import run_server
 
     config_path = resolve_config_path(arguments.config).resolve()
     settings = load_or_exit(str(config_path))
     configure_logging(settings.logging.format, settings.logging.level)
-    web.run_app(
+    run_server(
         create_app(settings, config_path=config_path),
         host=arguments.host or settings.server.host,
         port=arguments.port or settings.server.port,
-        print=None,
     )
     return 0
 
