@@ -17,7 +17,7 @@ import yaml
 
 from bot.store.runs import RunState
 from tests.deliveries import FIXTURES
-from tests.engine_world import REPO, EngineWorld, make_world
+from tests.engine_world import REPO, EngineWorld, make_world, send_comment
 from tests.fake_forge import FakeForge
 from tests.harness import SECRETS, TOKEN, make_settings, running_bot
 
@@ -261,3 +261,32 @@ async def test_replay_feeds_a_stored_payload_through_intake(world: EngineWorld) 
     )
     assert code == 0, stderr
     assert stdout.strip().endswith("no-trigger")
+
+
+async def test_cli_cancel_of_a_queued_run_updates_its_status_comment(world: EngineWorld) -> None:
+    config, env = write_config(world)
+    settings = make_settings(world.root, world.forge.url)
+    async with running_bot(settings, world.forge) as bot:
+        bot.services.scheduler.tick_seconds = 0.1
+        await bot.services.flags.set_frozen(True)  # the run stays queued
+        await send_comment(bot, world, "/dispatch claude fix it", settle=False)
+        await bot.idle()
+        await bot.services.scheduler.schedule_pass()
+        await bot.services.outbox.deliver_due()
+        [run] = await bot.services.runs.list()
+        assert run.state is RunState.QUEUED
+        [status] = [c for c in world.forge.comments_on(REPO, 3) if f"run={run.id} -->" in c.body]
+        assert "queued" in status.body.lower()
+
+        code, stdout, stderr = await bot_command(
+            "cancel", "--config", str(config), str(run.id), cwd=world.root, env=env
+        )
+        assert code == 0, stderr
+        for _ in range(100):
+            await bot.services.outbox.deliver_due()
+            [status] = [c for c in world.forge.comments_on(REPO, 3) if c.id == status.id]
+            if "cancelled" in status.body.lower():
+                break
+            await asyncio.sleep(0.05)
+        assert "cancelled from the CLI" in status.body
+        assert not world.agent_runs()

@@ -38,6 +38,10 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
+        # Queued at the last pass, and not started by it: one that has left the queue by the
+        # next pass, other than through `cancel` here, was cancelled by another process.
+        self._queued_last_pass: set[int] = set()
+        self._cancelled_here: set[int] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -87,6 +91,8 @@ class Scheduler:
     async def cancel(self, run: Run, reason: str) -> Run:
         current = await self.services.runs.get(run.id) or run
         if current.state is RunState.QUEUED:
+            if run.id in self._queued_last_pass:  # the next pass is not to report it again
+                self._cancelled_here.add(run.id)
             cancelled = await record(self.services.runs, current, RunState.CANCELLED, reason=reason)
             await self.executor.notify_finished(cancelled)
             return cancelled
@@ -101,6 +107,7 @@ class Scheduler:
     async def schedule_pass(self) -> Selection:
         async with self._pass_lock:
             queued = await self.services.runs.in_states(RunState.QUEUED.value)
+            await self._notice_queued_cancelled_elsewhere({run.id for run in queued})
             if not queued:
                 return Selection((), ())
             running = await self.services.runs.in_states(RunState.RUNNING.value)
@@ -114,11 +121,24 @@ class Scheduler:
             self.last_selection = selection
             await self._announce_waiting(queued, selection)
             for run in selection.start:
+                self._queued_last_pass.discard(run.id)
                 if not await self.services.runs.claim_for_start(run.id):
                     continue  # another process (the CLI) started it
                 started = await record(self.services.runs, run, RunState.RUNNING)
                 self._track(started, self.executor.execute(started))
             return selection
+
+    async def _notice_queued_cancelled_elsewhere(self, queued_now: set[int]) -> None:
+        """`python -m bot cancel` of a queued run only marks its row: tell the forge here."""
+        left = self._queued_last_pass - queued_now
+        self._queued_last_pass = set(queued_now)
+        for run_id in left:
+            if run_id in self._cancelled_here:
+                self._cancelled_here.discard(run_id)
+                continue
+            row = await self.services.runs.get(run_id)
+            if row is not None and row.state is RunState.CANCELLED:
+                await self.executor.notify_finished(row)
 
     async def _guarded(self, run: Run, work: Coroutine[Any, Any, Run]) -> Run:
         """Whatever happens inside the bot, the run ends in a final state (never lost)."""
