@@ -26,6 +26,7 @@ from bot.reload import serve_reloads
 from bot.services import Services
 from bot.store import open_database
 from bot.store.batch_writer import BatchWriter
+from bot.store.housekeeping import Housekeeping
 from bot.store.inbox import InboxRow
 from bot.web import add_web_routes
 from bot.worker import InboxWorker
@@ -107,13 +108,16 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = services
     app[INBOX] = services.inbox
     app[WORKER] = worker
+    housekeeping = Housekeeping(services.inbox, settings.database.keep_deliveries_days)
     await services.outbox.start()
     await scheduler.start()
     await worker.start()
+    housekeeping.start()
     log_event(logger, logging.INFO, "started", forges=",".join(services.forges))
     try:
         yield
     finally:
+        await housekeeping.stop()
         await worker.drain()
         await scheduler.stop()
         await services.outbox.stop()

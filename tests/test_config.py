@@ -65,6 +65,12 @@ def test_variable_expansion_with_default() -> None:
     assert parse(raw, environ).forges[0].effective_api_url == "https://real.example/api/v1"
 
 
+def test_deliveries_are_kept_30_days_unless_configured() -> None:
+    assert parse({}).database.keep_deliveries_days == 30
+    assert parse({"database": {"keep_deliveries_days": None}}).database.keep_deliveries_days is None
+    assert parse({"database": {"keep_deliveries_days": 0.5}}).database.keep_deliveries_days == 0.5
+
+
 def test_concurrency_pools_and_models() -> None:
     settings = parse(
         {"concurrency": {"total": 5, "codex": {"total": 3, "gpt-5.4-mini": 1}, "claude": 1}}
@@ -91,6 +97,11 @@ def test_github_defaults_and_enterprise_api_url() -> None:
         ({"server": {"port": 0}}, None, "server.port: Input should be greater than or equal to 1"),
         ({"server": {"port": "http"}}, None, "server.port: Input should be a valid integer"),
         ({"sever": {}}, None, "sever: Extra inputs are not permitted"),
+        (
+            {"database": {"keep_deliveries_days": 0}},
+            None,
+            "database.keep_deliveries_days: Input should be greater than 0",
+        ),
         ({"forges": [forge(kind="gitlab")]}, None, "forges.0.kind: Input should be"),
         ({"forges": [forge(name="Bad Name")]}, None, "forges.0.name: String should match pattern"),
         ({"forges": [forge(url="")]}, None, "forges.0: a forgejo forge needs url"),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 from bot.store import open_database
 from bot.store.batch_writer import BatchWriter
+from bot.store.housekeeping import Housekeeping
 from bot.store.inbox import Inbox
 from bot.store.labels import LabelSnapshots
 
@@ -152,4 +154,35 @@ async def test_reads_on_the_shared_connection_leave_no_snapshot_open_for_its_wri
     assert commits == 160
     assert (await database.fetch_one("SELECT COUNT(*) FROM label_snapshots"))[0] == 180
     intake.close()
+    await database.close()
+
+
+async def test_housekeeping_deletes_old_processed_deliveries_only(tmp_path: Path) -> None:
+    database = await open_database(tmp_path / "bot.sqlite3")
+    inbox = Inbox(database)
+    day = 86_400.0
+    ages = {"old-done": 40, "old-pending": 40, "recent-done": 2}
+    for name, age in ages.items():
+        row_id = await inbox.add("f", name, "issues", None, b"{}")
+        await database.execute(
+            "UPDATE inbox SET received_at = ? WHERE id = ?", (time.time() - age * day, row_id)
+        )
+        if name.endswith("done"):
+            await inbox.mark_processed(row_id, "no-trigger")
+    assert await Housekeeping(inbox, keep_days=None).run_once() == 0  # keeps everything
+    assert await Housekeeping(inbox, keep_days=30).run_once() == 1
+    kept = {row[0] for row in await database.fetch_all("SELECT delivery_id FROM inbox")}
+    assert kept == {"old-pending", "recent-done"}  # never an unprocessed one
+    assert [row.delivery_id for row in await inbox.unprocessed()] == ["old-pending"]
+    await database.close()
+
+
+async def test_pruning_goes_in_batches_until_done(tmp_path: Path) -> None:
+    database = await open_database(tmp_path / "bot.sqlite3")
+    inbox = Inbox(database)
+    for index in range(25):
+        row_id = await inbox.add("f", f"d{index}", "issues", None, b"{}")
+        await inbox.mark_processed(row_id, "done")
+    assert await inbox.prune(time.time() + 1, batch=10) == 25
+    assert await database.fetch_all("SELECT id FROM inbox") == []
     await database.close()

@@ -45,6 +45,9 @@ class ServerConfig(Strict):
 
 class DatabaseConfig(Strict):
     path: Path = Path("./data/bot.sqlite3")
+    # Processed webhook deliveries (with their bodies) are deleted after this many days;
+    # None keeps them. Comment de-duplication (no body) is kept either way.
+    keep_deliveries_days: float | None = Field(default=30, gt=0)
 
 
 class ForgeConfig(Strict):

@@ -66,6 +66,23 @@ class Inbox:
             (now(), outcome, error, row_id),
         )
 
+    async def prune(self, received_before: float, batch: int = 500) -> int:
+        """Delete processed deliveries received before `received_before`; return how many.
+
+        In batches, so that the shared connection is never held for long. Unprocessed rows
+        are kept whatever their age: they are still to be processed.
+        """
+        deleted = 0
+        while True:
+            cursor = await self.database.execute(
+                "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE received_at < ?"
+                " AND processed_at IS NOT NULL ORDER BY id LIMIT ?)",
+                (received_before, batch),
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < batch:
+                return deleted
+
     async def outcome(self, forge: str, delivery_id: str) -> str | None:
         row = await self.database.fetch_one(
             "SELECT outcome FROM inbox WHERE forge = ? AND delivery_id = ?", (forge, delivery_id)
