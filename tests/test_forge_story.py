@@ -8,6 +8,7 @@ from the environment ever reaches a posted body.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 from pathlib import Path
@@ -139,10 +140,11 @@ async def test_a_forge_outage_loses_no_comment(
         await bot.services.scheduler.idle()
         [run] = await bot.services.runs.list()
         assert run.state is RunState.FAILED
-        for _ in range(200):
+        for _ in range(500):  # the retries are due 10 ms apart: give them real time
             if not await bot.services.outbox.pending():
                 break
             await bot.services.outbox.deliver_due()
+            await asyncio.sleep(0.01)
     [status] = bot_comments(world)  # it arrived once the forge answered, exactly once
     assert expected in status
 
