@@ -36,7 +36,7 @@ class FakeForge(ForgeServer):
         self.comments: dict[int, FakeComment] = {}
         self.reactions: list[dict[str, Any]] = []  # {comment_id, login, content, review}
         self.stopwatches: dict[str, tuple[str, int, float]] = {}  # login -> (repo, number, start)
-        self.tracked_times: list[dict[str, Any]] = []  # {id, repo, number, login, seconds}
+        self.tracked_times: list[dict[str, Any]] = []  # {id, repo, number, login, seconds, created}
         self.token_lifetime = 3600.0  # of GitHub App installation tokens
         self.issued_app_tokens: list[str] = []
         self._next_id = 1000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import time
 from typing import Any
 
 from tests.fake_forge_bodies import Context, FakeIssue, FakeRepo, Problem, Reply, pull_body
@@ -123,6 +125,7 @@ def _finish(context: Context, login: str, record: bool) -> None:
                 "number": number,
                 "login": login,
                 "seconds": seconds,
+                "created": forge.clock(),
             }
         )
 
@@ -176,7 +179,8 @@ def add_time(context: Context) -> Reply:
     if context.body["time"] <= 0:
         raise Problem(400, "time must be positive")
     entry = {"id": context.forge.new_id(), "repo": repo, "number": number, "login": context.login}
-    context.forge.tracked_times.append(entry | {"seconds": context.body["time"]})
+    entry |= {"seconds": context.body["time"], "created": context.forge.clock()}
+    context.forge.tracked_times.append(entry)
     return 200, _time_body(context, context.forge.tracked_times[-1]), {}
 
 
@@ -184,6 +188,11 @@ def add_time(context: Context) -> Reply:
 def list_times(context: Context) -> Reply:
     repo, number = _tracking(context)
     entries = [t for t in context.forge.tracked_times if (t["repo"], t["number"]) == (repo, number)]
+    if "user" in context.query:
+        entries = [t for t in entries if t["login"] == context.query["user"]]
+    if "since" in context.query:  # RFC 3339, as Forgejo reads it; whole seconds here
+        since = calendar.timegm(time.strptime(context.query["since"], "%Y-%m-%dT%H:%M:%SZ"))
+        entries = [t for t in entries if t["created"] >= since]
     return context.page([_time_body(context, entry) for entry in entries])
 
 
@@ -191,7 +200,7 @@ def _time_body(context: Context, entry: dict[str, Any]) -> dict[str, Any]:
     user = context.forge.users[entry["login"]]
     return {
         "id": entry["id"],
-        "created": context.forge.now_iso(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry["created"])),
         "time": entry["seconds"],
         "user_id": user.id,
         "user_name": user.login,

@@ -180,6 +180,25 @@ async def test_adds_tracked_time(forge: GiteaForge, fake_forge: FakeForge) -> No
     assert str(fake_forge.calls[-1]) == 'POST /api/v1/repos/o/r/issues/1/times {"time": 125} -> 200'
 
 
+async def test_sums_one_accounts_tracked_time_since_a_moment(
+    forge: GiteaForge, fake_forge: FakeForge
+) -> None:
+    now = [1_700_000_000.0]
+    fake_forge.clock = lambda: now[0]
+    await forge.add_tracked_time("o/r", 1, 100)  # before the moment
+    now[0] += 60
+    await forge.add_tracked_time("o/r", 1, 7)
+    await forge.add_tracked_time("o/r", 1, 8)
+    await forge.add_tracked_time("o/r", 2, 50)  # another issue
+    fake_forge.tracked_times.append(  # another account
+        {"id": 1, "repo": "o/r", "number": 1, "login": "alice", "seconds": 9, "created": now[0]}
+    )
+    assert await forge.tracked_seconds("o/r", 1, "agent-bot", now[0] - 30) == 15
+    assert await forge.tracked_seconds("o/r", 1, "agent-bot", now[0] - 120) == 115
+    asked = {"user": "agent-bot", "since": "2023-11-14T22:12:20Z", "page": "1", "limit": "50"}
+    assert fake_forge.calls[-2].query == asked  # then page 2, empty: the end
+
+
 async def test_pull_requests_draft_as_wip_and_found_again(forge: GiteaForge) -> None:
     assert await forge.find_open_pull_request("o/r", "agent/issue-1-fix", "main") is None
     created = await forge.create_pull_request(

@@ -174,9 +174,33 @@ async def test_stopwatch_mode_falls_back_to_times_when_stopped_meanwhile(
     await world.services.forges["forgejo"].start_stopwatch("o/r", 2)
     world.clock.now += 45
     note = await world.end(run)
-    assert note == "1m 05s added to the issue's tracked time"
-    assert world.fake.times_on("o/r", 1) == [20, 65]  # the time is never lost
+    assert note == "45s added to the issue's tracked time"
+    assert world.fake.times_on("o/r", 1) == [20, 45]  # never lost, never counted twice
     assert world.fake.stopwatches[BOT_LOGIN][:2] == ("o/r", 2)
+
+
+async def test_a_stopwatch_deleted_meanwhile_has_the_whole_run_added(
+    make_world: MakeWorld,
+) -> None:
+    world = await make_world("forgejo", "stopwatch")
+    run = await world.start(1)
+    world.clock.now += 20
+    # Someone discards the bot account's stopwatch: the forge records nothing.
+    await world.services.forges["forgejo"].client.call(
+        "DELETE", "/repos/o/r/issues/1/stopwatch/delete"
+    )
+    world.clock.now += 10
+    assert await world.end(run) == "30s added to the issue's tracked time"
+    assert world.fake.times_on("o/r", 1) == [30]
+
+
+async def test_a_stopwatch_stopped_meanwhile_is_not_counted_again(make_world: MakeWorld) -> None:
+    world = await make_world("gitea", "stopwatch")
+    run = await world.start(1)
+    world.clock.now += 30
+    await world.services.forges["gitea"].stop_stopwatch("o/r", 1)  # someone stops it at 30 s
+    assert await world.end(run) == "30s recorded on the issue's tracked time"
+    assert world.fake.times_on("o/r", 1) == [30]
 
 
 async def test_stopwatch_mode_forces_the_stopwatch(make_world: MakeWorld) -> None:
@@ -290,8 +314,9 @@ async def test_finish_operations_describe_the_work(make_world: MakeWorld) -> Non
     world = await make_world("gitea", "times")
     run = await world.start(2)
     world.clock.now += 61
+    arguments = {"forge": "gitea", "repo": "o/r", "number": 2, "run": run.id, "seconds": 61}
     assert world.tracker.finish_operations(run) == [
-        (ADD_TIMES, {"forge": "gitea", "repo": "o/r", "number": 2, "run": run.id, "seconds": 61})
+        (ADD_TIMES, arguments | {"started_at": run.started_at})
     ]
     with pytest.raises(ValueError):
         await world.tracker.perform("coffee.make", {"forge": "gitea"})

@@ -85,6 +85,7 @@ class TimeTracker:
             "number": run.number,
             "run": run.id,
             "seconds": seconds,
+            "started_at": run.started_at,
         }
         if run.timing == STOPWATCH:
             return [(STOP_STOPWATCH, arguments)]
@@ -173,9 +174,17 @@ class TimeTracker:
             await forge.stop_stopwatch(repo, number)
         except ForgeConflict:
             # Not running: someone (maybe a person with the bot account) started another
-            # stopwatch, which silently stopped this one, or stopped it. Never lose the time.
-            self._log(logging.WARNING, "stopwatch not running, adding time", arguments)
-            return await self._add_time(forge, arguments)
+            # stopwatch, which silently stopped this one and recorded its time so far, or
+            # stopped or deleted it. Add what the forge has not recorded: never lose the time,
+            # never count it twice.
+            recorded = await self._recorded_since_start(forge, arguments)
+            self._log(
+                logging.WARNING, "stopwatch not running, adding time", arguments, recorded=recorded
+            )
+            missing = {**arguments, "seconds": seconds - recorded}
+            if missing["seconds"] < 1:
+                return f"{format_duration(seconds)} recorded on the issue's tracked time"
+            return await self._add_time(forge, missing)
         except ForgeUnavailable:
             raise
         except ForgeError as error:
@@ -183,6 +192,21 @@ class TimeTracker:
             return ""
         self._log(logging.INFO, "stopwatch stopped", arguments)
         return f"{format_duration(seconds)} recorded on the issue's stopwatch"
+
+    async def _recorded_since_start(self, forge: Forge, arguments: dict[str, Any]) -> int:
+        """Seconds the bot account has on the issue since the run started (0 if unknown)."""
+        started_at, login = arguments.get("started_at"), getattr(forge, "bot_login", "")
+        if started_at is None or not login:
+            return 0
+        try:
+            return await forge.tracked_seconds(
+                arguments["repo"], arguments["number"], login, started_at
+            )
+        except ForgeUnavailable:
+            raise
+        except ForgeError as error:
+            self._log(logging.WARNING, "tracked time not readable", arguments, error=str(error))
+            return 0
 
     async def _add_time(self, forge: Forge, arguments: dict[str, Any]) -> str:
         repo, number, seconds = arguments["repo"], arguments["number"], arguments["seconds"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -214,6 +215,12 @@ class GiteaForge:
     async def add_tracked_time(self, repo: str, number: int, seconds: int) -> None:
         if seconds >= 1:
             await self._call("POST", ISSUE + "/times", repo, {"time": int(seconds)}, index=number)
+
+    async def tracked_seconds(self, repo: str, number: int, user: str, since: float) -> int:
+        since_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(since)))
+        variables = repo_vars(repo) | {"index": number, "user": user, "since": since_text}
+        entries = await self.client.get_pages(ISSUE + "/times{?user,since}", variables)
+        return sum(int(entry.get("time") or 0) for entry in entries)
 
     async def find_open_pull_request(
         self, repo: str, head_branch: str, base_branch: str

@@ -211,6 +211,10 @@ class GitHubForge:
     async def add_tracked_time(self, repo: str, number: int, seconds: int) -> None:
         """GitHub has no time tracking."""
 
+    async def tracked_seconds(self, repo: str, number: int, user: str, since: float) -> int:
+        """GitHub has no time tracking."""
+        return 0
+
     async def find_open_pull_request(
         self, repo: str, head_branch: str, base_branch: str
     ) -> CreatedPullRequest | None:

@@ -254,7 +254,8 @@ class ForgeClient(GitHubAPI):
         previous: list[Any] | None = None
         for page in range(1, max_pages + 1):
             variables = {**(url_vars or {}), "page": page, "limit": limit}
-            chunk = await self.call("GET", url + "{?page,limit}", variables)
+            paging = "{&page,limit}" if "{?" in url else "{?page,limit}"
+            chunk = await self.call("GET", url + paging, variables)
             if not chunk or chunk == previous:
                 break
             items.extend(chunk)

@@ -144,6 +144,10 @@ class Forge(Protocol):
 
     async def add_tracked_time(self, repo: str, number: int, seconds: int) -> None: ...
 
+    async def tracked_seconds(self, repo: str, number: int, user: str, since: float) -> int:
+        """Seconds of tracked time `user` has recorded on the issue since `since` (epoch)."""
+        ...
+
     async def find_open_pull_request(
         self, repo: str, head_branch: str, base_branch: str
     ) -> CreatedPullRequest | None: ...
