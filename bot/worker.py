@@ -41,8 +41,7 @@ class IntakeActivity:
 
     def finished(self) -> None:
         self.in_flight -= 1
-        if self.in_flight <= 0:
-            self.in_flight = 0
+        if self.in_flight == 0:
             self._quiet.set()
 
     async def gap(self, timeout: float) -> None:

@@ -195,7 +195,8 @@ class TimeTracker:
 
     async def _recorded_since_start(self, forge: Forge, arguments: dict[str, Any]) -> int:
         """Seconds the bot account has on the issue since the run started (0 if unknown)."""
-        started_at, login = arguments.get("started_at"), getattr(forge, "bot_login", "")
+        forge_config = self.services.settings.forge(arguments["forge"])
+        started_at, login = arguments.get("started_at"), forge_config and forge_config.bot_login
         if started_at is None or not login:
             return 0
         try:

@@ -57,23 +57,23 @@ class BatchWriter:
     def _loop_may_write(self) -> bool:
         """Nothing queued for the thread (order is kept) and no checkpoint running (one that
         races new writes never finishes, and the log then grows instead of being reused)."""
-        return (
-            not self._pending
-            and (self._flusher is None or self._flusher.done())
-            and (self._checkpointer is None or self._checkpointer.done())
-        )
+        return not self._thread_busy() and (self._checkpointer is None or self._checkpointer.done())
+
+    def _thread_busy(self) -> bool:
+        return bool(self._pending) or not (self._flusher is None or self._flusher.done())
 
     def _hand_to_thread(self, batch: list[tuple[Statement, asyncio.Future[int | None]]]) -> None:
         self.handed_to_thread += len(batch)
-        self._pending.extend(batch)
-        if self._flusher is None or self._flusher.done():
+        if not self._thread_busy():
             self._flusher = asyncio.create_task(self._flush())
+        self._pending.extend(batch)
 
     async def close(self) -> None:
-        while self._loop_batch or not (self._flusher is None or self._flusher.done()):
-            await asyncio.sleep(0)
-            if self._flusher is not None:
+        while self._loop_batch or self._thread_busy():
+            if self._flusher is not None and not self._flusher.done():
                 await asyncio.gather(self._flusher, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)  # this turn's batch is committed at the next one
         if self._checkpointer is not None:
             await asyncio.gather(self._checkpointer, return_exceptions=True)
         if self._loop_connection is not None:
@@ -102,12 +102,8 @@ class BatchWriter:
 
     def _connect_loop(self) -> sqlite3.Connection:
         if self._loop_connection is None:
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=0")
-            connection.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints: on the thread
-            self._loop_connection = connection
+            # Never waits for a lock; checkpoints run on the thread instead.
+            self._loop_connection = _connect(self.path, busy_timeout_ms=0, autocheckpoint=0)
         return self._loop_connection
 
     async def _flush(self) -> None:
@@ -124,11 +120,7 @@ class BatchWriter:
 
     def _connect_thread(self) -> sqlite3.Connection:
         if self._thread_connection is None:
-            connection = sqlite3.connect(self.path, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=5000")
-            self._thread_connection = connection
+            self._thread_connection = _connect(self.path, busy_timeout_ms=5000)
         return self._thread_connection
 
     def _apply_on_thread(self, statements: list[Statement]) -> list[int | None | BaseException]:
@@ -175,3 +167,15 @@ def _settle(
             future.set_exception(result)
         else:
             future.set_result(result)
+
+
+def _connect(
+    path: str, *, busy_timeout_ms: int, autocheckpoint: int | None = None
+) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    if autocheckpoint is not None:
+        connection.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
+    return connection

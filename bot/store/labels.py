@@ -65,8 +65,7 @@ class LabelSnapshots:
             future = asyncio.get_running_loop().create_future()
             self._loading[key] = future
             try:
-                if key not in self._cache:  # set by an exchange while this one was created
-                    self._remember(key, await self._read(key))
+                self._remember(key, await self._read(key))
             finally:
                 del self._loading[key]
                 future.set_result(None)
