@@ -9,6 +9,7 @@ import pytest
 
 from tests.fake_forge import FakeForge, fake_forge_fixture  # noqa: F401
 from tests.harness import BOT_LOGIN, TOKEN, Bot, make_settings, running_bot
+from tests.web_world import web_fixture  # noqa: F401
 
 
 @pytest.fixture

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
-from aiohttp.test_utils import TestClient
 
 from bot.store.runs import RunState
 from bot.web.keys import OPEN_STREAMS
 from bot.web.views import forge_web_url
-from tests.fake_forge import FakeForge
 from tests.harness import TOKEN, make_settings
 from tests.web_world import (
     ADMIN_TOKEN,
     LEAKED,
-    Seeded,
     json_of,
     read_event,
-    seed,
     services_of,
-    serving,
     until,
-    with_admin_token,
 )
-
-BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-async def web(tmp_path: Path, fake_forge: FakeForge) -> AsyncIterator[tuple[TestClient, Seeded]]:
-    settings = with_admin_token(make_settings(tmp_path, fake_forge.url, concurrency={"claude": 1}))
-    async with serving(settings) as client:
-        yield client, await seed(services_of(client), tmp_path)
 
 
 async def test_api_lists_runs_newest_first_without_secrets(web) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
@@ -19,8 +20,11 @@ from bot.config import Settings
 from bot.services import Services
 from bot.store.runs import Run, RunState
 from bot.web.keys import POLL_SECONDS
+from tests.fake_forge import FakeForge
+from tests.harness import make_settings
 
 ADMIN_TOKEN = "admin-secret-123456"
+BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 LEAKED = "ghp_" + "A1b2C3d4" * 5  # a GitHub token shape an agent might print
 REPO = "kostekIV/test"
 
@@ -151,3 +155,13 @@ async def read_event(response: ClientResponse) -> tuple[str, str]:
             data.append(line[6:])
         elif not line and event:
             return event, "\n".join(data)
+
+
+@pytest.fixture(name="web")
+async def web_fixture(
+    tmp_path: Path, fake_forge: FakeForge
+) -> AsyncIterator[tuple[TestClient, Seeded]]:
+    """A served bot with an admin token, a one-run limit for claude, and seeded runs."""
+    settings = with_admin_token(make_settings(tmp_path, fake_forge.url, concurrency={"claude": 1}))
+    async with serving(settings) as client:
+        yield client, await seed(services_of(client), tmp_path)
