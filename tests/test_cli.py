@@ -52,6 +52,16 @@ def write_config(world: EngineWorld, **sections) -> tuple[Path, dict[str, str]]:
     return path, env
 
 
+async def cli_dispatch(
+    world: EngineWorld, config: Path, env: dict[str, str], *options: str, forge: str = "forgejo"
+) -> tuple[int, str, str]:
+    """`python -m bot dispatch` for issue 3 of the test repository, with more `options`."""
+    return await bot_command(
+        "dispatch", "--config", str(config), "--forge", forge, "--repo", REPO, "--issue", "3",
+        *options, cwd=world.root, env=env,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def world(tmp_path: Path, fake_forge: FakeForge, monkeypatch: pytest.MonkeyPatch) -> EngineWorld:
     return make_world(tmp_path, fake_forge, monkeypatch)
@@ -108,22 +118,7 @@ async def test_serve_starts_on_the_example_config_and_answers_healthz(tmp_path: 
 
 async def test_dispatch_dry_run_prints_the_prompt_and_command(world: EngineWorld) -> None:
     config, env = write_config(world)
-    code, stdout, stderr = await bot_command(
-        "dispatch",
-        "--config",
-        str(config),
-        "--forge",
-        "forgejo",
-        "--repo",
-        REPO,
-        "--issue",
-        "3",
-        "--agent",
-        "claude",
-        "--dry-run",
-        cwd=world.root,
-        env=env,
-    )
+    code, stdout, stderr = await cli_dispatch(world, config, env, "--agent", "claude", "--dry-run")
     assert code == 0, stderr
     assert "branch: agent/issue-3-fix-the-readme (from main)" in stdout
     assert "runtime: native" in stdout
@@ -138,21 +133,7 @@ async def test_dispatch_runs_an_agent_in_the_foreground_then_runs_lists_it(
     world: EngineWorld,
 ) -> None:
     config, env = write_config(world)
-    code, stdout, stderr = await bot_command(
-        "dispatch",
-        "--config",
-        str(config),
-        "--forge",
-        "forgejo",
-        "--repo",
-        REPO,
-        "--issue",
-        "3",
-        "--agent",
-        "claude",
-        cwd=world.root,
-        env=env,
-    )
+    code, stdout, stderr = await cli_dispatch(world, config, env, "--agent", "claude")
     assert code == 0, stderr
     assert "run 1 completed" in stdout
     assert len(world.agent_runs()) == 1
@@ -171,35 +152,9 @@ async def test_dispatch_runs_an_agent_in_the_foreground_then_runs_lists_it(
 
 async def test_bad_agent_and_unknown_forge_are_clear_errors(world: EngineWorld) -> None:
     config, env = write_config(world)
-    code, _, stderr = await bot_command(
-        "dispatch",
-        "--config",
-        str(config),
-        "--forge",
-        "forgejo",
-        "--repo",
-        REPO,
-        "--issue",
-        "3",
-        "--agent",
-        "hal",
-        cwd=world.root,
-        env=env,
-    )
+    code, _, stderr = await cli_dispatch(world, config, env, "--agent", "hal")
     assert code == 2 and "bad --agent" in stderr and "Traceback" not in stderr
-    code, _, stderr = await bot_command(
-        "dispatch",
-        "--config",
-        str(config),
-        "--forge",
-        "nope",
-        "--repo",
-        REPO,
-        "--issue",
-        "3",
-        cwd=world.root,
-        env=env,
-    )
+    code, _, stderr = await cli_dispatch(world, config, env, forge="nope")
     assert code == 2 and "unknown forge 'nope'" in stderr
 
 
