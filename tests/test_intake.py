@@ -102,7 +102,8 @@ def test_every_fixture_has_an_expectation() -> None:
 
 async def inbox_rows(bot: Bot) -> list[tuple]:
     rows = await bot.services.database.fetch_all(
-        "SELECT forge, delivery_id, event, event_type, outcome FROM inbox ORDER BY id"
+        "SELECT forge, delivery_id, event, event_type, outcome FROM inbox"
+        " LEFT JOIN inbox_outcomes ON inbox_outcomes.inbox_id = inbox.id ORDER BY id"
     )
     return [tuple(row) for row in rows]
 

@@ -34,7 +34,7 @@ async def test_the_app_deletes_old_processed_deliveries_when_it_starts(tmp_path:
         row_id = await inbox.add("forgejo", name, "issues", None, b"{}")
         await inbox.mark_processed(row_id, "no-trigger")
         await database.execute(
-            "UPDATE inbox SET received_at = ? WHERE id = ?",
+            "UPDATE inbox_outcomes SET processed_at = ? WHERE inbox_id = ?",
             (time.time() - age_days * 86_400, row_id),
         )
     await database.close()

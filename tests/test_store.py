@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.store import open_database
+from bot.store.inbox import Inbox
 from bot.store.migrations import MIGRATIONS
 from bot.store.runs import Runs, RunState
 
@@ -71,4 +72,46 @@ async def test_claim_for_start_is_atomic(tmp_path: Path) -> None:
     assert await runs.claim_for_start(run.id) is True
     assert await runs.claim_for_start(run.id) is False
     assert (await runs.get(run.id)).state is RunState.RUNNING
+    await database.close()
+
+
+async def test_version_3_moves_outcomes_out_of_the_inbox_and_keeps_every_delivery(
+    tmp_path: Path,
+) -> None:
+    import aiosqlite
+
+    path = tmp_path / "bot.sqlite3"
+    connection = await aiosqlite.connect(str(path))
+    script = "\n".join(MIGRATIONS[:2])
+    await connection.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = 2;\nCOMMIT;")
+    insert = (
+        "INSERT INTO inbox (forge, delivery_id, event, event_type, body, received_at,"
+        " processed_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    await connection.execute(
+        insert, ("f", "done", "issues", None, b"{1}", 1.0, 2.0, "queued", None)
+    )
+    await connection.execute(insert, ("f", "pending", "issues", "x", b"{2}", 3.0, None, None, None))
+    await connection.execute(
+        insert, ("f", "failed", "issues", None, b"{3}", 4.0, 5.0, "error", "E")
+    )
+    await connection.commit()
+    await connection.close()
+
+    database = await open_database(path)
+    assert await database.schema_version() == len(MIGRATIONS)
+    inbox = Inbox(database)
+    assert [row.delivery_id for row in await inbox.unprocessed()] == ["pending"]
+    assert (await inbox.unprocessed())[0].body == b"{2}"
+    assert await inbox.outcome("f", "done") == "queued"
+    assert await inbox.outcome("f", "pending") is None
+    outcomes = await database.fetch_all(
+        "SELECT processed_at, outcome, error FROM inbox_outcomes ORDER BY inbox_id"
+    )
+    assert [tuple(row) for row in outcomes] == [(2.0, "queued", None), (5.0, "error", "E")]
+    columns = [row[1] for row in await database.fetch_all("PRAGMA table_info(inbox)")]
+    assert columns[-1] == "body" and "processed_at" not in columns
+    # Delivery ids stay unique, and a new delivery goes on from the old ones.
+    assert await inbox.add("f", "done", "issues", None, b"{}") is None
+    assert await inbox.add("f", "new", "issues", None, b"{}") == 4
     await database.close()

@@ -169,6 +169,10 @@ async def test_housekeeping_deletes_old_processed_deliveries_only(tmp_path: Path
         )
         if name.endswith("done"):
             await inbox.mark_processed(row_id, "no-trigger")
+            await database.execute(
+                "UPDATE inbox_outcomes SET processed_at = ? WHERE inbox_id = ?",
+                (time.time() - age * day, row_id),
+            )
     assert await Housekeeping(inbox, keep_days=None).run_once() == 0  # keeps everything
     assert await Housekeeping(inbox, keep_days=30).run_once() == 1
     kept = {row[0] for row in await database.fetch_all("SELECT delivery_id FROM inbox")}
@@ -185,4 +189,5 @@ async def test_pruning_goes_in_batches_until_done(tmp_path: Path) -> None:
         await inbox.mark_processed(row_id, "done")
     assert await inbox.prune(time.time() + 1, batch=10) == 25
     assert await database.fetch_all("SELECT id FROM inbox") == []
+    assert await database.fetch_all("SELECT inbox_id FROM inbox_outcomes") == []  # went too
     await database.close()

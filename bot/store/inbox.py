@@ -54,30 +54,36 @@ class Inbox:
         return InboxRow(*row) if row else None
 
     async def unprocessed(self) -> list[InboxRow]:
+        # The ids come from the (forge, delivery_id) index, which holds them: the bodies of
+        # processed rows are not read.
         rows = await self.database.fetch_all(
-            "SELECT id, forge, delivery_id, event, event_type, body FROM inbox"
-            " WHERE processed_at IS NULL ORDER BY id"
+            "SELECT id, forge, delivery_id, event, event_type, body FROM inbox WHERE id IN"
+            " (SELECT id FROM inbox EXCEPT SELECT inbox_id FROM inbox_outcomes) ORDER BY id"
         )
         return [InboxRow(*row) for row in rows]
 
     async def mark_processed(self, row_id: int, outcome: str, error: str | None = None) -> None:
         await self._write(
-            "UPDATE inbox SET processed_at = ?, outcome = ?, error = ? WHERE id = ?",
-            (now(), outcome, error, row_id),
+            "INSERT INTO inbox_outcomes (inbox_id, processed_at, outcome, error)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (inbox_id) DO UPDATE SET"
+            " processed_at = excluded.processed_at, outcome = excluded.outcome,"
+            " error = excluded.error",
+            (row_id, now(), outcome, error),
         )
 
-    async def prune(self, received_before: float, batch: int = 500) -> int:
-        """Delete processed deliveries received before `received_before`; return how many.
+    async def prune(self, processed_before: float, batch: int = 500) -> int:
+        """Delete deliveries processed before `processed_before`; return how many.
 
         In batches, so that the shared connection is never held for long. Unprocessed rows
-        are kept whatever their age: they are still to be processed.
+        are kept whatever their age: they are still to be processed. A trigger deletes each
+        one's outcome with it.
         """
         deleted = 0
         while True:
             cursor = await self.database.execute(
-                "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE received_at < ?"
-                " AND processed_at IS NOT NULL ORDER BY id LIMIT ?)",
-                (received_before, batch),
+                "DELETE FROM inbox WHERE id IN (SELECT inbox_id FROM inbox_outcomes"
+                " WHERE processed_at < ? ORDER BY inbox_id LIMIT ?)",
+                (processed_before, batch),
             )
             deleted += cursor.rowcount
             if cursor.rowcount < batch:
@@ -85,7 +91,9 @@ class Inbox:
 
     async def outcome(self, forge: str, delivery_id: str) -> str | None:
         row = await self.database.fetch_one(
-            "SELECT outcome FROM inbox WHERE forge = ? AND delivery_id = ?", (forge, delivery_id)
+            "SELECT outcome FROM inbox JOIN inbox_outcomes ON inbox_outcomes.inbox_id = inbox.id"
+            " WHERE forge = ? AND delivery_id = ?",
+            (forge, delivery_id),
         )
         return row[0] if row else None
 

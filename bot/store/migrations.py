@@ -119,4 +119,38 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_due ON outbox (next_attempt_at);
     """,
+    # 3: a delivery's processing outcome moves to its own small table. Recording it used to
+    # rewrite the whole inbox row, body included; the body is now the row's last column, so the
+    # fields before it are read without its overflow pages.
+    """
+    CREATE TABLE inbox_outcomes (
+        inbox_id INTEGER PRIMARY KEY,
+        processed_at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT
+    );
+    INSERT INTO inbox_outcomes (inbox_id, processed_at, outcome, error)
+        SELECT id, processed_at, COALESCE(outcome, 'unknown'), error FROM inbox
+        WHERE processed_at IS NOT NULL;
+
+    CREATE TABLE inbox_v3 (
+        id INTEGER PRIMARY KEY,
+        forge TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        event_type TEXT,
+        received_at REAL NOT NULL,
+        body BLOB NOT NULL,
+        UNIQUE (forge, delivery_id)
+    );
+    INSERT INTO inbox_v3 (id, forge, delivery_id, event, event_type, received_at, body)
+        SELECT id, forge, delivery_id, event, event_type, received_at, body FROM inbox;
+    DROP TABLE inbox;
+    ALTER TABLE inbox_v3 RENAME TO inbox;
+
+    -- A deleted delivery takes its outcome with it (row ids may be reused).
+    CREATE TRIGGER inbox_deleted AFTER DELETE ON inbox BEGIN
+        DELETE FROM inbox_outcomes WHERE inbox_id = old.id;
+    END;
+    """,
 ]
