@@ -87,7 +87,10 @@ async def _receive(request: web.Request) -> web.Response:
     forge = request.app[SETTINGS].forge(forge_name)
     if forge is None or forge.webhook_secret is None:
         return _reply(404, f"unknown forge {forge_name!r}")
-    content_type = request.content_type
+    # The usual header is compared as is; anything else is parsed (parameters, case).
+    content_type = request.headers.get("Content-Type")
+    if content_type != "application/json":
+        content_type = request.content_type
     if content_type != "application/json":
         return _reply(415, f"content type must be application/json, not {content_type!r}")
     limit = request.app[SETTINGS].server.max_body_bytes

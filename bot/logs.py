@@ -17,6 +17,8 @@ def get_logger(name: str = "") -> logging.Logger:
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
     """Log `event` with structured fields; None values are left out."""
+    if not logger.isEnabledFor(level):
+        return
     logger.log(level, event, extra={"fields": {k: v for k, v in fields.items() if v is not None}})
 
 

@@ -191,3 +191,51 @@ async def test_pruning_goes_in_batches_until_done(tmp_path: Path) -> None:
     assert await database.fetch_all("SELECT id FROM inbox") == []
     assert await database.fetch_all("SELECT inbox_id FROM inbox_outcomes") == []  # went too
     await database.close()
+
+
+async def test_queued_statements_are_written_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    database = await open_database(path)
+    writer = BatchWriter(path)
+    first = writer.enqueue("INSERT INTO flags (name, value, updated_at) VALUES ('a', '1', 0)")
+    assert not first.done()  # queued, not yet written
+    await writer.execute("UPDATE flags SET value = '2' WHERE name = 'a'")
+    assert first.done()  # awaiting a later statement means the earlier one was committed
+    assert (await database.fetch_one("SELECT value FROM flags WHERE name = 'a'"))[0] == "2"
+    await writer.close()
+    await database.close()
+
+
+async def test_a_snapshot_evicted_before_its_write_is_committed_is_not_read_stale(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+    database = await open_database(path)
+    writer = BatchWriter(path)
+    labels = LabelSnapshots(database, writer, cache_size=1)
+    labels._remember(("f", "o/r", 1), None)  # seen before: no read needed
+    labels._remember(("f", "o/r", 2), None)
+    await labels.exchange("f", "o/r", 1, ("a",))  # write queued, not committed
+    labels._remember(("f", "o/r", 2), None)  # evicts issue 1 in the same turn
+    assert ("f", "o/r", 1) not in labels._cache
+    assert await labels.get("f", "o/r", 1) == ("a",)
+    await writer.close()
+    await database.close()
+
+
+async def test_a_snapshot_that_cannot_be_saved_is_logged(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "bot.sqlite3"
+    database = await open_database(path)
+    await database.execute("DROP TABLE label_snapshots")
+    writer = BatchWriter(path)
+    labels = LabelSnapshots(database, writer)
+    labels._remember(("f", "o/r", 1), None)
+    with caplog.at_level("ERROR", logger="bot.labels"):
+        await labels.exchange("f", "o/r", 1, ("a",))
+        for _ in range(100):  # the queued write is tried at the next turn of the loop
+            if caplog.records:
+                break
+            await asyncio.sleep(0)
+    assert [record.getMessage() for record in caplog.records] == ["label snapshot not saved"]
+    await writer.close()
+    await database.close()

@@ -9,11 +9,18 @@ stale set (which could dispatch one added label twice).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 from collections import OrderedDict
 
+import orjson
+
+from bot.logs import get_logger, log_event
 from bot.store.batch_writer import BatchWriter
 from bot.store.database import Database, now
+
+logger = get_logger("labels")
 
 Key = tuple[str, str, int]
 Snapshot = tuple[str, ...] | None  # None: the bot has never seen this issue
@@ -34,6 +41,7 @@ class LabelSnapshots:
         self.cache_size = cache_size
         self._cache: OrderedDict[Key, Snapshot] = OrderedDict()
         self._loading: dict[Key, asyncio.Future[None]] = {}
+        self._unsaved: dict[Key, asyncio.Future[int | None]] = {}  # writes not yet committed
 
     async def get(self, forge: str, repo: str, number: int) -> Snapshot:
         key = (forge, repo, number)
@@ -78,6 +86,9 @@ class LabelSnapshots:
             self._cache.popitem(last=False)
 
     async def _read(self, key: Key) -> Snapshot:
+        unsaved = self._unsaved.get(key)
+        if unsaved is not None:  # evicted before its write was committed: wait for it
+            await asyncio.wait([unsaved])
         row = await self.database.fetch_one(
             "SELECT labels FROM label_snapshots WHERE forge = ? AND repo = ? AND number = ?",
             key,
@@ -85,10 +96,32 @@ class LabelSnapshots:
         return tuple(json.loads(row[0])) if row else None
 
     async def _write(self, key: Key, labels: tuple[str, ...]) -> None:
-        write = self.writer.execute if self.writer is not None else self.database.execute
-        await write(
+        """Through the writer, queued without waiting (a failure is logged): the delivery's
+        outcome, recorded after it, goes in the same transaction or a later one, so a crash
+        in between leaves the delivery unprocessed, to be processed again at start-up."""
+        statement = (
             "INSERT INTO label_snapshots (forge, repo, number, labels, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (forge, repo, number)"
-            " DO UPDATE SET labels = excluded.labels, updated_at = excluded.updated_at",
-            (*key, json.dumps(list(labels)), now()),
+            " DO UPDATE SET labels = excluded.labels, updated_at = excluded.updated_at"
         )
+        parameters = (*key, orjson.dumps(labels).decode(), now())
+        if self.writer is None:
+            await self.database.execute(statement, parameters)
+            return
+        future = self.writer.enqueue(statement, parameters)
+        self._unsaved[key] = future
+        future.add_done_callback(functools.partial(self._saved, key))
+
+    def _saved(self, key: Key, future: asyncio.Future[int | None]) -> None:
+        if self._unsaved.get(key) is future:
+            del self._unsaved[key]
+        if not future.cancelled() and future.exception() is not None:
+            log_event(
+                logger,
+                logging.ERROR,
+                "label snapshot not saved",
+                forge=key[0],
+                repo=key[1],
+                issue=key[2],
+                error=str(future.exception()),
+            )
