@@ -13,8 +13,9 @@ from bot.store.migrations import MIGRATIONS
 class Database:
     """One shared connection in autocommit mode; aiosqlite serialises statements on its thread.
 
-    Each statement commits by itself (one thread hop, no separate COMMIT); multi-statement
-    changes that must be atomic use `transaction()`.
+    Each statement commits by itself (one thread hop, no separate COMMIT), so a change that
+    must be atomic is made in one statement (as `Runs.claim_for_start` does) or by a trigger
+    (as a deleted delivery's outcome goes with it).
     """
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
