@@ -6,19 +6,40 @@ import asyncio
 import random
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from bot.store import open_database
 from bot.store.batch_writer import BatchWriter
+from bot.store.database import Database
 from bot.store.housekeeping import Housekeeping
 from bot.store.inbox import Inbox
 from bot.store.labels import LabelSnapshots
+
+DATABASE_NAME = "bot.sqlite3"
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / DATABASE_NAME)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def writer(tmp_path: Path, database: Database) -> AsyncIterator[BatchWriter]:
+    """The intake writer on the same file as `database` (closed first)."""
+    writer = BatchWriter(tmp_path / DATABASE_NAME)
+    yield writer
+    await writer.close()
 
 
 async def test_concurrent_exchanges_of_one_issue_each_see_the_previous_set(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
+    path = tmp_path / DATABASE_NAME
     database = await open_database(path)
     writer = BatchWriter(path)
     labels = LabelSnapshots(database, writer)
@@ -35,9 +56,8 @@ async def test_concurrent_exchanges_of_one_issue_each_see_the_previous_set(
 
 
 async def test_first_sighting_loads_from_the_database_once_for_concurrent_callers(
-    tmp_path: Path,
+    database: Database,
 ) -> None:
-    database = await open_database(tmp_path / "bot.sqlite3")
     await LabelSnapshots(database).put("f", "o/r", 1, ("bug", "bug", "agent:codex"))
     labels = LabelSnapshots(database)
     previous = await asyncio.gather(
@@ -45,26 +65,25 @@ async def test_first_sighting_loads_from_the_database_once_for_concurrent_caller
     )
     assert previous == [("agent:codex", "bug"), ("x",)]
     assert await labels.get("f", "o/r", 2) is None
-    await database.close()
 
 
-async def test_the_cache_is_bounded_and_an_evicted_issue_is_read_back(tmp_path: Path) -> None:
-    database = await open_database(tmp_path / "bot.sqlite3")
+async def test_the_cache_is_bounded_and_an_evicted_issue_is_read_back(
+    database: Database,
+) -> None:
     labels = LabelSnapshots(database, cache_size=3)
     for number in range(1, 11):
         await labels.put("f", "o/r", number, (f"l{number}",))
     assert len(labels._cache) == 3
     assert await labels.get("f", "o/r", 1) == ("l1",)  # evicted long ago: from SQLite
-    await database.close()
 
 
 async def test_the_write_ahead_log_stays_bounded_under_a_stream_of_deliveries(
     tmp_path: Path,
+    database: Database,
+    writer: BatchWriter,
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
+    path = tmp_path / DATABASE_NAME
     wal = path.with_name(path.name + "-wal")
-    database = await open_database(path)
-    writer = BatchWriter(path)
     inbox = Inbox(database, writer)
     body = b"x" * 5000  # about the size of a real delivery
     sizes = []
@@ -81,16 +100,14 @@ async def test_the_write_ahead_log_stays_bounded_under_a_stream_of_deliveries(
     # not make it grow (without checkpoints it would pass 100 MB here).
     assert sizes[1] <= sizes[0] * 1.5, sizes
     assert sizes[1] < 6000 * len(body) / 2, sizes
-    await writer.close()
-    await database.close()
 
 
 async def test_a_write_waits_on_the_writer_thread_while_another_connection_holds_the_lock(
     tmp_path: Path,
+    database: Database,
+    writer: BatchWriter,
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
-    database = await open_database(path)
-    writer = BatchWriter(path)
+    path = tmp_path / DATABASE_NAME
     inbox = Inbox(database, writer)
     assert await inbox.add("f", "before", "issues", None, b"{}") is not None
     assert writer.handed_to_thread == 0  # the lock was free: written on the loop
@@ -110,18 +127,16 @@ async def test_a_write_waits_on_the_writer_thread_while_another_connection_holds
     assert await inbox.add("f", "after", "issues", None, b"{}") is not None
     assert writer.handed_to_thread == 2  # back on the loop once the queue drained
     other.close()
-    await writer.close()
-    await database.close()
 
 
 async def test_reads_on_the_shared_connection_leave_no_snapshot_open_for_its_writes(
     tmp_path: Path,
+    database: Database,
 ) -> None:
     """Another connection (the intake writer) commits just before each write on the shared
     connection: a read left open across awaits by another coroutine would make that write
     fail at once with SQLITE_BUSY_SNAPSHOT."""
-    path = tmp_path / "bot.sqlite3"
-    database = await open_database(path)
+    path = tmp_path / DATABASE_NAME
     for number in range(20):
         await LabelSnapshots(database).put("f", "o/r", number, ("a",))
     intake = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -154,11 +169,11 @@ async def test_reads_on_the_shared_connection_leave_no_snapshot_open_for_its_wri
     assert commits == 160
     assert (await database.fetch_one("SELECT COUNT(*) FROM label_snapshots"))[0] == 180
     intake.close()
-    await database.close()
 
 
-async def test_housekeeping_deletes_old_processed_deliveries_only(tmp_path: Path) -> None:
-    database = await open_database(tmp_path / "bot.sqlite3")
+async def test_housekeeping_deletes_old_processed_deliveries_only(
+    database: Database,
+) -> None:
     inbox = Inbox(database)
     day = 86_400.0
     ages = {"old-done": 40, "old-pending": 40, "recent-done": 2}
@@ -178,11 +193,11 @@ async def test_housekeeping_deletes_old_processed_deliveries_only(tmp_path: Path
     kept = {row[0] for row in await database.fetch_all("SELECT delivery_id FROM inbox")}
     assert kept == {"old-pending", "recent-done"}  # never an unprocessed one
     assert [row.delivery_id for row in await inbox.unprocessed()] == ["old-pending"]
-    await database.close()
 
 
-async def test_pruning_goes_in_batches_until_done(tmp_path: Path) -> None:
-    database = await open_database(tmp_path / "bot.sqlite3")
+async def test_pruning_goes_in_batches_until_done(
+    database: Database,
+) -> None:
     inbox = Inbox(database)
     for index in range(25):
         row_id = await inbox.add("f", f"d{index}", "issues", None, b"{}")
@@ -190,28 +205,23 @@ async def test_pruning_goes_in_batches_until_done(tmp_path: Path) -> None:
     assert await inbox.prune(time.time() + 1, batch=10) == 25
     assert await database.fetch_all("SELECT id FROM inbox") == []
     assert await database.fetch_all("SELECT inbox_id FROM inbox_outcomes") == []  # went too
-    await database.close()
 
 
-async def test_queued_statements_are_written_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    database = await open_database(path)
-    writer = BatchWriter(path)
+async def test_queued_statements_are_written_in_order(
+    database: Database,
+    writer: BatchWriter,
+) -> None:
     first = writer.enqueue("INSERT INTO flags (name, value, updated_at) VALUES ('a', '1', 0)")
     assert not first.done()  # queued, not yet written
     await writer.execute("UPDATE flags SET value = '2' WHERE name = 'a'")
     assert first.done()  # awaiting a later statement means the earlier one was committed
     assert (await database.fetch_one("SELECT value FROM flags WHERE name = 'a'"))[0] == "2"
-    await writer.close()
-    await database.close()
 
 
 async def test_a_snapshot_evicted_before_its_write_is_committed_is_not_read_stale(
-    tmp_path: Path,
+    database: Database,
+    writer: BatchWriter,
 ) -> None:
-    path = tmp_path / "bot.sqlite3"
-    database = await open_database(path)
-    writer = BatchWriter(path)
     labels = LabelSnapshots(database, writer, cache_size=1)
     labels._remember(("f", "o/r", 1), None)  # seen before: no read needed
     labels._remember(("f", "o/r", 2), None)
@@ -219,15 +229,14 @@ async def test_a_snapshot_evicted_before_its_write_is_committed_is_not_read_stal
     labels._remember(("f", "o/r", 2), None)  # evicts issue 1 in the same turn
     assert ("f", "o/r", 1) not in labels._cache
     assert await labels.get("f", "o/r", 1) == ("a",)
-    await writer.close()
-    await database.close()
 
 
-async def test_a_snapshot_that_cannot_be_saved_is_logged(tmp_path: Path, caplog) -> None:
-    path = tmp_path / "bot.sqlite3"
-    database = await open_database(path)
+async def test_a_snapshot_that_cannot_be_saved_is_logged(
+    database: Database,
+    writer: BatchWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     await database.execute("DROP TABLE label_snapshots")
-    writer = BatchWriter(path)
     labels = LabelSnapshots(database, writer)
     labels._remember(("f", "o/r", 1), None)
     with caplog.at_level("ERROR", logger="bot.labels"):
@@ -237,5 +246,3 @@ async def test_a_snapshot_that_cannot_be_saved_is_logged(tmp_path: Path, caplog)
                 break
             await asyncio.sleep(0)
     assert [record.getMessage() for record in caplog.records] == ["label snapshot not saved"]
-    await writer.close()
-    await database.close()
