@@ -101,9 +101,7 @@ def comment_payload(
     """A real comment webhook (Gitea's modern fixture, or GitHub's), re-pointed at a comment that
     exists on the fake forge, on issue `number` of the world's repository."""
     name = (
-        "github/issue_comment.created.json"
-        if github
-        else ("gitea/issue_comment.created.modern.json")
+        "github/issue_comment.created.json" if github else "gitea/issue_comment.created.modern.json"
     )
     payload = copy.deepcopy(load_fixture(name))
     comment_id = world.forge.add_comment(REPO, number, body, author)

@@ -191,6 +191,20 @@ async def test_bad_requests_get_a_4xx_with_a_reason(
     assert await inbox_rows(bot) == []
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+async def test_json_is_accepted_whatever_the_parameters_or_case(
+    bot: Bot, content_type: str
+) -> None:
+    body = b'{"zen": "x"}'
+    headers = signed_headers("gitea", SECRETS["gitea"], body, "ping")
+    response = await bot.client.post(
+        "/webhook/gitea", data=body, headers={**headers, "Content-Type": content_type}
+    )
+    assert response.status == 200
+
+
 async def test_unknown_forge_is_404(bot: Bot) -> None:
     response = await bot.deliver("gitea", {}, "issue_comment", wait=False)
     assert response.status != 404
