@@ -61,7 +61,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
     activity = request.app[WORKER].intake
     activity.started()
     try:
-        response = await _receive(request)
+        response = await _receive(request, started)
         outcome = response.get(OUTCOME, "other")
         return response
     finally:
@@ -81,8 +81,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
             )
 
 
-async def _receive(request: web.Request) -> web.Response:
-    started = time.perf_counter()
+async def _receive(request: web.Request, started: float) -> web.Response:
+    """Verify, normalise and store one delivery; `started` is when its handling began."""
     forge_name = request.match_info["forge"]
     forge = request.app[SETTINGS].forge(forge_name)
     if forge is None or forge.webhook_secret is None:
