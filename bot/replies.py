@@ -69,13 +69,27 @@ def status_comment(run: Run, login: str, command_line: str | None) -> str:
     return render_status_comment(shown, StatusView(), Redactor(()), now=time.time())
 
 
-def status_table(runs: list[Run]) -> str:
+def status_table(runs: list[Run], issue_url: str = "", public_url: str = "") -> str:
+    """`/status`: one row per run with its links: the pull request it opened, its status
+    comment on the issue (`issue_url`), and its page on the bot (when `public_url` is set)."""
     if not runs:
         return "there are no runs on this issue yet."
-    rows = ["| run | state | agent | trigger | duration | PR |", "|---|---|---|---|---|---|"]
+    rows = ["| run | state | agent | trigger | duration | links |", "|---|---|---|---|---|---|"]
     for run in runs:
         rows.append(
             f"| #{run.id} | {run.state.value} | `{run.agent_spec}` | {run.trigger} by "
-            f"@{run.actor} | {format_duration(run.duration_seconds)} | {run.pr_url or '–'} |"
+            f"@{run.actor} | {format_duration(run.duration_seconds)} | "
+            f"{run_links(run, issue_url, public_url)} |"
         )
     return "runs on this issue, newest first:\n\n" + "\n".join(rows)
+
+
+def run_links(run: Run, issue_url: str, public_url: str) -> str:
+    links = []
+    if run.pr_url:
+        links.append(f"[pull request]({run.pr_url})")
+    if issue_url and run.status_comment_id is not None:
+        links.append(f"[status]({issue_url}#issuecomment-{run.status_comment_id})")
+    if public_url:
+        links.append(f"[page]({public_url.rstrip('/')}/runs/{run.id})")
+    return ", ".join(links) or "–"
