@@ -164,6 +164,14 @@ async def _replay(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
+DISPATCH_EXIT_CODES = (
+    "exit codes: 0 the run completed (or the server took it); 1 it ended otherwise, the issue "
+    "is busy or the forge failed; 2 bad arguments or configuration; 3 queued, not started "
+    "(frozen, paused pool, a full concurrency limit, or an earlier run of the issue still "
+    "active): a running server starts it later"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("freeze", "freeze dispatch: new runs queue, none start")
     add("unfreeze", "unfreeze dispatch")
     dispatch = add("dispatch", "run an agent on an issue from the shell")
+    dispatch.description = (
+        "Queue a run for the issue and, when the scheduler's rules allow it, run it in the "
+        "foreground. When dispatch is frozen, the run's agent pool is paused or a concurrency "
+        "limit is full (counting runs a server started), the run is left queued for "
+        "`python -m bot serve` to start."
+    )
+    dispatch.epilog = DISPATCH_EXIT_CODES
     dispatch.add_argument("--forge", required=True)
     dispatch.add_argument("--repo", required=True, help="OWNER/NAME")
     dispatch.add_argument("--issue", type=int, required=True, help="issue or PR number")

@@ -14,6 +14,7 @@ from bot.dispatcher import RunRequest
 from bot.engine.agents import AgentSpecError, parse_agent_spec
 from bot.engine.executor import RunExecutor
 from bot.engine.preparation import prepare_run
+from bot.engine.scheduler import select_startable_runs
 from bot.engine.transitions import record
 from bot.feedback.lifecycle import RunFeedback
 from bot.feedback.outbox import Outbox
@@ -22,6 +23,12 @@ from bot.services import Services
 from bot.store import open_database
 from bot.store.database import now
 from bot.store.runs import Run, RunState
+
+# Exit codes: 0 the run completed (or a server took it), 1 it ended otherwise or could not be
+# made, 2 bad arguments or configuration, EXIT_QUEUED it was queued but not started (dispatch
+# is frozen, its pool is paused, a concurrency limit is full, or an earlier run of the issue is
+# active): a running server starts it. `bot/cli.py` documents them in `dispatch --help`.
+EXIT_QUEUED = 3
 
 
 async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
@@ -84,21 +91,16 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
                     f"busy: run {busy.id if busy else '?'} is active on this issue", file=sys.stderr
                 )
                 return 1
+            reason = await _reason_to_wait(services, result.run)
+            if reason:
+                return await _leave_queued(services, feedback, result.run, reason)
             if not await services.runs.claim_for_start(result.run.id):
-                print(f"run {result.run.id} was started by the server")
-                return 0
+                return await _taken_elsewhere(services, result.run)
             await feedback.queued(result.run)
             run = await record(services.runs, result.run, RunState.RUNNING)
             print(f"run {run.id} started: {run.agent_spec} on {run.repo}#{run.number}")
             finished = await executor.execute(run)
-            await services.outbox.deliver_due()
-            left = await services.outbox.pending()
-            if left:
-                print(
-                    f"{len(left)} forge update(s) could not be delivered yet; the server's "
-                    "outbox retries them",
-                    file=sys.stderr,
-                )
+            await _deliver_forge_updates(services)
             finished = await services.runs.get(finished.id) or finished
             print(
                 f"run {finished.id} {finished.state.value}"
@@ -108,6 +110,50 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
             return 0 if finished.state is RunState.COMPLETED else 1
     finally:
         await database.close()
+
+
+async def _reason_to_wait(services: Services, run: Run) -> str:
+    """Why the server's scheduler would not start this queued run now ("" when it would)."""
+    selection = await select_startable_runs(services)
+    for waiting in selection.waiting:
+        if waiting.run_id == run.id:
+            return waiting.reason
+    return ""  # it may start (or it has already left the queue: the claim finds out)
+
+
+async def _leave_queued(services: Services, feedback: RunFeedback, run: Run, reason: str) -> int:
+    """Leave the run queued for the server, say why on the forge and on the shell."""
+    await feedback.waiting(run, reason)
+    await feedback.queued(run)
+    await _deliver_forge_updates(services)
+    print(
+        f"run {run.id} queued, not started: {reason}; `python -m bot serve` starts it when "
+        f"it may (`python -m bot cancel {run.id}` drops it)"
+    )
+    return EXIT_QUEUED
+
+
+async def _taken_elsewhere(services: Services, run: Run) -> int:
+    """The run left the queue between the decision and the claim (a server, or a cancel)."""
+    current = await services.runs.get(run.id) or run
+    if current.state is RunState.CANCELLED:
+        print(f"run {run.id} was cancelled before it started", file=sys.stderr)
+        return 1
+    print(f"run {run.id} was started by the server ({current.state.value})")
+    return 0
+
+
+async def _deliver_forge_updates(services: Services) -> None:
+    """Send the forge updates now; what fails stays in the outbox for the server to retry."""
+    assert services.outbox is not None
+    await services.outbox.deliver_due()
+    left = await services.outbox.pending()
+    if left:
+        print(
+            f"{len(left)} forge update(s) could not be delivered yet; the server's "
+            "outbox retries them",
+            file=sys.stderr,
+        )
 
 
 async def _dry_run(services: Services, executor: RunExecutor, request: RunRequest) -> int:

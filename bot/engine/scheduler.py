@@ -19,6 +19,23 @@ from bot.store.runs import Run, RunState
 logger = get_logger("scheduler")
 
 
+async def select_startable_runs(services: Services, queued: list[Run] | None = None) -> Selection:
+    """The scheduling decision from the database as it is now: which queued runs may start and
+    which wait, and why (frozen flag, paused pools, concurrency limits, counting every running
+    run, whichever process started it). `queued` defaults to the whole queue, oldest first.
+    The server's scheduler and `python -m bot dispatch` both decide with this."""
+    if queued is None:
+        queued = await services.runs.in_states(RunState.QUEUED.value)
+    running = await services.runs.in_states(RunState.RUNNING.value)
+    return select_runs_to_start(
+        queued,
+        running,
+        services.settings.concurrency,
+        paused_pools=await paused_pools(services),
+        frozen=await services.flags.is_frozen(),
+    )
+
+
 class Scheduler:
     """Implements the dispatcher's RunEngine: `run_queued` and `cancel`."""
 
@@ -110,14 +127,7 @@ class Scheduler:
             await self._notice_queued_cancelled_elsewhere({run.id for run in queued})
             if not queued:
                 return Selection((), ())
-            running = await self.services.runs.in_states(RunState.RUNNING.value)
-            selection = select_runs_to_start(
-                queued,
-                running,
-                self.services.settings.concurrency,
-                paused_pools=await paused_pools(self.services),
-                frozen=await self.services.flags.is_frozen(),
-            )
+            selection = await select_startable_runs(self.services, queued)
             self.last_selection = selection
             await self._announce_waiting(queued, selection)
             for run in selection.start:
