@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,16 +12,19 @@ from bot.commands import (
     REGISTRY,
     Command,
     CommandError,
+    FixedTemplateNames,
     ParseContext,
     commands_added_by_edit,
     parse_comment,
     render_help,
     render_usage,
 )
+from bot.engine.prompts import PromptInput, TemplateLibrary, build_prompt
 
 AGENTS = frozenset({"codex", "claude", "gemini", "coderabbit", "local"})
-ON_ISSUE = ParseContext(known_agents=AGENTS)
-ON_PR = ParseContext(known_agents=AGENTS, is_pull_request=True)
+SHIPPED = TemplateLibrary(None)  # the templates, personas and plans in the package
+ON_ISSUE = ParseContext(known_agents=AGENTS, template_names=SHIPPED)
+ON_PR = ParseContext(known_agents=AGENTS, template_names=SHIPPED, is_pull_request=True)
 CLAUDE_ONLY_PR = ParseContext(known_agents=frozenset({"claude"}), is_pull_request=True)
 
 
@@ -89,9 +94,10 @@ def test_which_lines_are_commands(body: str, expected: list[str]) -> None:
         ("/dispatch codex make a=b work", {"agent": "codex", "instructions": "make a=b work"}),
         ("/dispatch timeout=5", {"timeout_minutes": 5, "instructions": ""}),
         ("/dispatch TIMEOUT=1440", {"timeout_minutes": 1440}),
-        ("/dispatch persona='say \"hi\"'", {"persona": 'say "hi"'}),
-        ('/dispatch persona="a \\"b\\""', {"persona": 'a "b"'}),
-        ("/dispatch persona=a\\ b", {"persona": "a b"}),
+        ("/dispatch var.X='say \"hi\"'", {"variables": {"X": 'say "hi"'}}),
+        ('/dispatch var.X="a \\"b\\""', {"variables": {"X": 'a "b"'}}),
+        ("/dispatch var.X=a\\ b", {"variables": {"X": "a b"}}),
+        ("/dispatch persona='test-first'", {"persona": "test-first"}),
         ("/dispatch base=feature/x-1", {"base": "feature/x-1"}),
         ("/dispatch template=coding", {"template": "coding"}),
         ("/dispatch\nline one\nline two", {"instructions": "line one\nline two"}),
@@ -111,7 +117,7 @@ def test_dispatch_arguments(body: str, expected: dict[str, object]) -> None:
 
 def test_dispatch_options() -> None:
     body = (
-        '/dispatch codex:gpt-5 template=security persona="careful reviewer" plan=audit'
+        '/dispatch codex:gpt-5 template=security persona="careful-maintainer" plan=bugfix'
         " base=release/2.x timeout=30 var.TICKET='OPS 12' var.empty= Timeout_note stays\nmore"
     )
     command = single_command(body)
@@ -119,8 +125,8 @@ def test_dispatch_options() -> None:
     assert args is not None
     assert args.agent == "codex" and args.model == "gpt-5"
     assert args.template == "security"
-    assert args.persona == "careful reviewer"
-    assert args.plan == "audit"
+    assert args.persona == "careful-maintainer"
+    assert args.plan == "bugfix"
     assert args.base == "release/2.x"
     assert args.timeout_minutes == 30
     assert args.variables == {"TICKET": "OPS 12", "empty": ""}
@@ -166,10 +172,135 @@ def test_errors_list_what_is_allowed() -> None:
 
 
 def test_agents_and_templates_are_validated_against_the_context_only() -> None:
-    mine = ParseContext(known_agents=frozenset({"mybot"}), known_templates=frozenset({"mine"}))
+    mine = ParseContext(
+        known_agents=frozenset({"mybot"}),
+        template_names=FixedTemplateNames(templates=frozenset({"mine"})),
+    )
     args = single_command("/dispatch mybot:large template=mine", mine).dispatch
     assert args is not None and (args.agent, args.template) == ("mybot", "mine")
     assert "unknown agent 'codex'" in single_error("/dispatch codex:x", mine).message
+
+
+def write_templates_dir(folder: Path) -> Path:
+    """A config `templates_dir` adding a template, a persona and a plan (and a stray file)."""
+    (folder / "personas").mkdir(parents=True)
+    (folder / "plans").mkdir()
+    (folder / "house-style.md").write_text("Follow the house style.\n", encoding="utf-8")
+    (folder / "personas" / "release-manager.md").write_text("You ship.\n", encoding="utf-8")
+    (folder / "personas" / "notes.txt").write_text("not a persona\n", encoding="utf-8")
+    (folder / "plans" / "migration.yaml").write_text(
+        "name: migration\nphases:\n  - name: Move\n    steps: [Move it.]\n", encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("option", "with_templates_dir", "error"),
+    [
+        ("template=coding", False, None),
+        ("template=review", True, None),
+        ("template=house-style", True, None),
+        ("template=house-style", False, "unknown template 'house-style'; known templates: coding,"),
+        ("template=fancy", True, "unknown template 'fancy'; known templates: coding, conventions,"),
+        ("persona=careful-maintainer", False, None),
+        ("persona=test-first", True, None),
+        ("persona=release-manager", True, None),
+        ("persona=release-manager", False, "unknown persona 'release-manager'"),
+        (
+            "persona=nosuch",
+            True,
+            "unknown persona 'nosuch'; known personas: careful-maintainer, release-manager,"
+            " test-first",
+        ),
+        ('persona="careful reviewer"', False, "unknown persona 'careful reviewer'; known personas"),
+        ("persona=Careful-Maintainer", False, "unknown persona 'Careful-Maintainer'"),
+        ("persona=../personas/test-first", False, "unknown persona '../personas/test-first'"),
+        ("persona=notes", True, "unknown persona 'notes'"),
+        ("plan=bugfix", False, None),
+        ("plan=feature", True, None),
+        ("plan=migration", True, None),
+        ("plan=migration", False, "unknown plan 'migration'; known plans: bugfix, feature"),
+        ("plan=audit", True, "unknown plan 'audit'; known plans: bugfix, feature, migration"),
+    ],
+)
+def test_template_persona_and_plan_names_come_from_the_template_library(
+    tmp_path: Path, option: str, with_templates_dir: bool, error: str | None
+) -> None:
+    templates_dir = write_templates_dir(tmp_path / "templates") if with_templates_dir else None
+    context = ParseContext(known_agents=AGENTS, template_names=TemplateLibrary(templates_dir))
+    [parsed] = parse_comment(f"/dispatch codex {option} fix it", context)
+    if error is None:
+        assert isinstance(parsed, Command) and parsed.dispatch is not None
+        key, _, value = option.partition("=")
+        assert getattr(parsed.dispatch, key) == value.strip('"')
+        assert parsed.dispatch.instructions == "fix it"
+    else:
+        assert isinstance(parsed, CommandError), parsed
+        assert error in parsed.message and "\n" not in parsed.message
+        assert parsed.usage == REGISTRY["dispatch"].usage
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("persona=careful-maintainer", "unknown persona 'careful-maintainer'; no personas are"),
+        ("plan=bugfix", "unknown plan 'bugfix'; no plans are configured"),
+        ("template=coding", "unknown template 'coding'; no templates are configured"),
+    ],
+)
+def test_a_library_without_names_says_none_are_configured(option: str, message: str) -> None:
+    empty = FixedTemplateNames(templates=frozenset())
+    context = ParseContext(known_agents=AGENTS, template_names=empty)
+    assert message in single_error(f"/dispatch {option}", context).message
+
+
+class RecordingNames:
+    """Template names that record which lists the parser asked for, or fail to list them."""
+
+    def __init__(self, failure: OSError | None = None) -> None:
+        self.asked: list[str] = []
+        self.failure = failure
+
+    def names(self) -> frozenset[str]:
+        return self._list("templates", frozenset({"coding"}))
+
+    def persona_names(self) -> frozenset[str]:
+        return self._list("personas", frozenset({"careful-maintainer"}))
+
+    def plan_names(self) -> frozenset[str]:
+        return self._list("plans", frozenset({"bugfix"}))
+
+    def _list(self, kind: str, names: frozenset[str]) -> frozenset[str]:
+        self.asked.append(kind)
+        if self.failure is not None:
+            raise self.failure
+        return names
+
+
+@pytest.mark.parametrize(
+    ("body", "asked"),
+    [
+        ("/status\n/dispatch codex fix it\n/retry", []),
+        ("/dispatch codex var.persona=x timeout=5 persona and plan", []),
+        ("/dispatch persona=careful-maintainer", ["personas"]),
+        ("/dispatch plan=bugfix template=coding", ["templates", "plans"]),
+    ],
+)
+def test_names_are_listed_only_for_a_dispatch_that_gives_one(body: str, asked: list[str]) -> None:
+    names = RecordingNames()
+    parsed = parse_comment(body, ParseContext(known_agents=AGENTS, template_names=names))
+    assert all(isinstance(item, Command) for item in parsed)
+    assert names.asked == asked
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_reply_not_an_exception() -> None:
+    names = RecordingNames(PermissionError(13, "Permission denied", "/srv/secret/templates"))
+    context = ParseContext(known_agents=AGENTS, template_names=names)
+    error = single_error("/dispatch persona=careful-maintainer", context)
+    assert error.message == (
+        "cannot list the personas to check 'careful-maintainer' (Permission denied)"
+    )
+    assert "/srv/secret" not in error.message
 
 
 @pytest.mark.parametrize(
@@ -271,6 +402,45 @@ def test_registry_examples_parse_cleanly_and_appear_in_usage(name: str) -> None:
     for example in spec.examples:
         assert single_command(example, ON_PR).name == name
         assert example in usage
+
+
+def help_examples() -> list[str]:
+    """The lines of the code block that `/help` shows as examples."""
+    text = render_help(min_permission="write", default_agent="codex", known_agents=AGENTS)
+    block = text.split("**Examples:**", 1)[1].split("```")[1]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_help_shows_a_persona_and_a_plan_example() -> None:
+    examples = help_examples()
+    assert any("persona=" in example for example in examples)
+    assert any("plan=" in example for example in examples)
+
+
+@pytest.mark.parametrize("example", help_examples())
+def test_every_help_example_parses_without_error(example: str) -> None:
+    assert isinstance(single_command(example, ON_PR), Command)
+
+
+@pytest.mark.parametrize("example", REGISTRY["dispatch"].examples)
+def test_dispatch_examples_build_a_prompt_with_the_shipped_library(example: str) -> None:
+    args = single_command(example, ON_ISSUE).dispatch
+    assert args is not None
+    prompt_input = PromptInput(
+        template=args.template or "coding",
+        task="Fix the README",
+        forge="gitea",
+        repo_full_name="owner/repo",
+        branch="agent/issue-3-fix",
+        base_branch="main",
+        number=3,
+        persona=args.persona,
+        plan=args.plan,
+        variables=args.variables,
+    )
+    prompt = build_prompt(prompt_input, SHIPPED)
+    assert not args.persona or "## Persona" in prompt
+    assert not args.plan or f"## Plan: {args.plan}" in prompt
 
 
 def test_render_usage_of_unknown_command_raises_key_error() -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.commands import REGISTRY
+from bot.reload import apply_reload
 from bot.store.runs import RunState
 from tests.deliveries import load_fixture
 from tests.fake_forge import FakeForge
-from tests.harness import BOT_LOGIN, Bot
+from tests.harness import BOT_LOGIN, Bot, make_settings
 
 GITEA_REPO = "kostekIV/test"
 GITHUB_REPO = "Codertocat/Hello-World"
@@ -60,13 +63,16 @@ async def send_gitea(bot: Bot, payload: dict[str, Any]) -> None:
 async def test_dispatch_from_a_writer_queues_a_run_with_the_parsed_command(
     bot: Bot, fake: FakeForge
 ) -> None:
-    body = "/dispatch codex:gpt-5.4-mini template=security persona=careful var.area=docs\nfix it\nplease"
+    body = (
+        "/dispatch codex:gpt-5.4-mini template=security persona=careful-maintainer var.area=docs"
+        "\nfix it\nplease"
+    )
     payload = gitea_comment(fake, body)
     await send_gitea(bot, payload)
     [run] = await bot.services.runs.list()
     assert (run.forge, run.repo, run.number, run.is_pull_request) == ("gitea", GITEA_REPO, 3, False)
     assert (run.agent, run.model, run.template) == ("codex", "gpt-5.4-mini", "security")
-    assert run.options == {"persona": "careful", "variables": {"area": "docs"}}
+    assert run.options == {"persona": "careful-maintainer", "variables": {"area": "docs"}}
     assert run.instructions == "fix it\nplease"
     assert run.task == "Test issue\n\nTest body"  # the issue title and body from the payload
     assert (run.state, run.trigger, run.actor) == (RunState.QUEUED, "comment", "alice")
@@ -136,8 +142,6 @@ async def test_permission_is_cached(bot: Bot, fake: FakeForge) -> None:
 
 
 async def test_help_replies_with_the_generated_help(bot: Bot, fake: FakeForge) -> None:
-    from bot.commands import REGISTRY
-
     await send_gitea(bot, gitea_comment(fake, "/help"))
     [help_reply] = bodies(fake, GITEA_REPO, 3)
     assert help_reply.startswith("> /help")
@@ -150,6 +154,38 @@ async def test_bad_arguments_get_usage_and_no_run(bot: Bot, fake: FakeForge) -> 
     [error] = bodies(fake, GITEA_REPO, 3)
     assert "unknown agent" in error and "Usage:" in error
     assert await bot.services.runs.list() == []
+
+
+async def test_unknown_persona_gets_an_error_with_usage_and_no_run(
+    bot: Bot, fake: FakeForge
+) -> None:
+    await send_gitea(bot, gitea_comment(fake, "/dispatch codex persona=nosuch fix"))
+    [error] = bodies(fake, GITEA_REPO, 3)
+    assert error.startswith("> /dispatch codex persona=nosuch fix")
+    assert "unknown persona 'nosuch'" in error
+    assert "careful-maintainer, test-first" in error
+    assert f"Usage: `{REGISTRY['dispatch'].usage}`" in error and "@alice" in error
+    assert await bot.services.runs.list() == []
+
+
+async def test_templates_dir_names_are_accepted_after_a_reload(
+    tmp_path: Path, bot: Bot, fake: FakeForge
+) -> None:
+    templates_dir = tmp_path / "templates"
+    (templates_dir / "personas").mkdir(parents=True)
+    (templates_dir / "house-style.md").write_text("Follow the house style.\n", encoding="utf-8")
+    (templates_dir / "personas" / "release-manager.md").write_text("You ship.\n", "utf-8")
+    body = "/dispatch codex template=house-style persona=release-manager fix it"
+    await send_gitea(bot, gitea_comment(fake, body))
+    [error] = bodies(fake, GITEA_REPO, 3)
+    assert "unknown template 'house-style'" in error
+    assert await bot.services.runs.list() == []
+
+    dispatch = {"templates_dir": str(templates_dir)}
+    await apply_reload(bot.services, make_settings(tmp_path, fake.url, dispatch=dispatch))
+    await send_gitea(bot, gitea_comment(fake, body))
+    [run] = await bot.services.runs.list()
+    assert (run.template, run.options) == ("house-style", {"persona": "release-manager"})
 
 
 async def test_unknown_slash_words_are_ignored(bot: Bot, fake: FakeForge) -> None:

@@ -1,7 +1,14 @@
 """Slash commands: one registry that parses comments and generates `/help`."""
 
 from .help import render_help, render_usage
-from .models import Command, CommandError, DispatchArgs, ParseContext
+from .models import (
+    Command,
+    CommandError,
+    DispatchArgs,
+    FixedTemplateNames,
+    ParseContext,
+    TemplateNames,
+)
 from .parser import commands_added_by_edit, parse_comment
 from .registry import REGISTRY, CommandSpec, Where
 
@@ -11,7 +18,9 @@ __all__ = [
     "CommandError",
     "CommandSpec",
     "DispatchArgs",
+    "FixedTemplateNames",
     "ParseContext",
+    "TemplateNames",
     "Where",
     "commands_added_by_edit",
     "parse_comment",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from .lexer import Invocation, join_block
@@ -13,7 +13,7 @@ MAX_TIMEOUT_MINUTES = 1440
 DISPATCH_OPTIONS: Mapping[str, str] = MappingProxyType(
     {
         "template=NAME": "prompt template, e.g. `coding`, `conventions`, `security`, `review`",
-        "persona=TEXT": "persona the agent should adopt",
+        "persona=NAME": "persona the agent should adopt, e.g. `careful-maintainer`, `test-first`",
         "plan=NAME": "YAML plan to follow; its `{{NAME}}` placeholders take `var.NAME` values",
         "base=BRANCH": "branch to start from (default: the repository's default branch)",
         "timeout=MINUTES": f"a shorter time limit for the run (1–{MAX_TIMEOUT_MINUTES} minutes)",
@@ -42,12 +42,13 @@ def parse_dispatch(invocation: Invocation, context: ParseContext) -> Command:
         key = _normalise_key(key_match[1])
         value, position = _read_value(rest, key_match.end(), key)
         _store_option(key, value, options, variables)
+    names = context.template_names
     args = DispatchArgs(
         agent=agent,
         model=model,
-        template=_checked_template(options.get("template"), context),
-        persona=options.get("persona"),
-        plan=options.get("plan"),
+        template=_checked_name(options.get("template"), "template", names.names),
+        persona=_checked_name(options.get("persona"), "persona", names.persona_names),
+        plan=_checked_name(options.get("plan"), "plan", names.plan_names),
         base=_checked_base(options.get("base")),
         timeout_minutes=_checked_timeout(options.get("timeout")),
         variables=variables,
@@ -133,14 +134,22 @@ def _store_option(key: str, value: str, options: dict[str, str], variables: dict
     options[key] = value
 
 
-def _checked_template(template: str | None, context: ParseContext) -> str | None:
-    """The template name if it is a known one."""
-    if template is None:
+def _checked_name(
+    name: str | None, kind: str, list_known: Callable[[], frozenset[str]]
+) -> str | None:
+    """The template, persona or plan name if the template library knows it (listed only now)."""
+    if name is None:
         return None
-    if template not in context.known_templates:
-        listing = _listing(context.known_templates)
-        raise ArgumentError(f"unknown template '{template}'; known templates: {listing}")
-    return template
+    try:
+        known = list_known()
+    except OSError as error:
+        reason = error.strerror or "read error"
+        raise ArgumentError(f"cannot list the {kind}s to check '{name}' ({reason})") from None
+    if name in known:
+        return name
+    if not known:
+        raise ArgumentError(f"unknown {kind} '{name}'; no {kind}s are configured")
+    raise ArgumentError(f"unknown {kind} '{name}'; known {kind}s: {_listing(known)}")
 
 
 def _checked_timeout(timeout: str | None) -> int | None:

@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_TEMPLATES: frozenset[str] = frozenset({"coding", "conventions", "security", "review"})
+
+
+@runtime_checkable
+class TemplateNames(Protocol):
+    """The template, persona and plan names `/dispatch` accepts; the engine's TemplateLibrary.
+
+    The parser asks only when a command names one, so most comments cost no folder listing.
+    """
+
+    def names(self) -> frozenset[str]: ...
+
+    def persona_names(self) -> frozenset[str]: ...
+
+    def plan_names(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedTemplateNames:
+    """Names given up front; by default the built-in templates and no personas or plans."""
+
+    templates: frozenset[str] = DEFAULT_TEMPLATES
+    personas: frozenset[str] = frozenset()
+    plans: frozenset[str] = frozenset()
+
+    def names(self) -> frozenset[str]:
+        return self.templates
+
+    def persona_names(self) -> frozenset[str]:
+        return self.personas
+
+    def plan_names(self) -> frozenset[str]:
+        return self.plans
 
 
 class DispatchArgs(BaseModel):
@@ -47,12 +82,12 @@ class CommandError(BaseModel):
 
 
 class ParseContext(BaseModel):
-    """What the parser validates against: configured agents and templates, and where it is."""
+    """What the parser validates against: configured agents, template names, and where it is."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     known_agents: frozenset[str]
-    known_templates: frozenset[str] = DEFAULT_TEMPLATES
+    template_names: TemplateNames = FixedTemplateNames()
     is_pull_request: bool = False
 
     def agent_bases(self) -> frozenset[str]:

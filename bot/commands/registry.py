@@ -47,7 +47,8 @@ _SPECS = (
         where=Where.ISSUE_OR_PR,
         examples=(
             "/dispatch codex:gpt-5.4-mini timeout=30 fix the flaky test in tests/test_api.py",
-            '/dispatch claude template=security persona="careful reviewer" var.TICKET=OPS-12',
+            "/dispatch claude template=security persona=careful-maintainer var.TICKET=OPS-12",
+            '/dispatch plan=feature var.feature="dark mode" persona=test-first',
         ),
         parse_arguments=parse_dispatch,
     ),

@@ -13,6 +13,7 @@ from bot.commands import (
     render_help,
 )
 from bot.dispatcher import RunRequest
+from bot.engine.template_library import TemplateLibrary
 from bot.events import CommentEvent
 from bot.forge.protocol import Forge, ForgeError
 from bot.handlers.common import (
@@ -30,8 +31,15 @@ from bot.store.runs import Run, RunState
 
 
 def parse_context(services: Services, event: CommentEvent) -> ParseContext:
+    """What commands are checked against: the agents and the engine's templates, now.
+
+    Built from the current settings, like the engine's library for each run, so a reload that
+    changes `templates_dir` applies to both; names are listed only when a command gives one.
+    """
     return ParseContext(
-        known_agents=services.settings.known_agents(), is_pull_request=event.is_pull_request
+        known_agents=services.settings.known_agents(),
+        template_names=TemplateLibrary(services.settings.dispatch.templates_dir),
+        is_pull_request=event.is_pull_request,
     )
 
 
