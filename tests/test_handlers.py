@@ -283,3 +283,23 @@ async def test_github_comment_dispatch_uses_the_default_agent(bot: Bot, fake: Fa
     [run] = await bot.services.runs.list()
     assert (run.agent, run.model, run.instructions) == ("codex", None, "fix the flaky test")
     assert fake.reactions_on(payload["comment"]["id"]) == ["eyes"]
+
+
+async def test_status_lists_the_runs_with_links_to_their_status_comment_and_page(
+    tmp_path: Path, fake: FakeForge
+) -> None:
+    from tests.harness import running_bot
+
+    settings = make_settings(tmp_path, fake.url, server={"public_url": "https://bot.example/"})
+    async with running_bot(settings, fake, frozen=True) as bot:
+        payload = gitea_comment(fake, "/dispatch claude fix it")
+        await send_gitea(bot, payload)
+        [run] = await bot.services.runs.list()
+        await send_gitea(bot, gitea_comment(fake, "/status"))
+    status_reply = bodies(fake, GITEA_REPO, 3)[-1]
+    assert status_reply.startswith("> /status")
+    assert f"| #{run.id} | queued | `claude` | comment by @alice |" in status_reply
+    assert run.status_comment_id is not None
+    issue_url = payload["repository"]["html_url"] + "/issues/3"  # Gitea sends no issue page
+    assert f"[status]({issue_url}#issuecomment-{run.status_comment_id})" in status_reply
+    assert f"[page](https://bot.example/runs/{run.id})" in status_reply

@@ -71,3 +71,36 @@ def test_status_table_has_a_row_per_run_with_state_agent_duration_and_links() ->
 
 def test_status_table_without_runs() -> None:
     assert status_table([]) == "there are no runs on this issue yet."
+
+
+@pytest.mark.parametrize(
+    ("issue_url", "repo_url", "expected"),
+    [
+        (
+            "https://gh.example/o/r/issues/7",
+            "https://gh.example/o/r",
+            "https://gh.example/o/r/issues/7",
+        ),
+        ("", "https://forge.example/o/r", "https://forge.example/o/r/issues/7"),  # Gitea comments
+        ("", "", ""),
+    ],
+)
+def test_issue_page_falls_back_to_the_repository_page(
+    issue_url: str, repo_url: str, expected: str
+) -> None:
+    from bot.events import CommentEvent, ForgeKind, RepositoryRef
+    from bot.handlers.comments import issue_page
+
+    event = CommentEvent(
+        forge="forgejo",
+        forge_kind=ForgeKind.FORGEJO,
+        repo=RepositoryRef(
+            full_name="o/r", clone_url="https://forge.example/o/r.git", html_url=repo_url
+        ),
+        number=7,
+        html_url=issue_url,
+        actor_login="alice",
+        comment_id=1,
+        comment_body="/status",
+    )
+    assert issue_page(event) == expected

@@ -43,6 +43,14 @@ def parse_context(services: Services, event: CommentEvent) -> ParseContext:
     )
 
 
+def issue_page(event: CommentEvent) -> str:
+    """The issue's web page; Gitea and Forgejo comment payloads carry only the repository's
+    (both forges, and GitHub, send `/issues/N` of a pull request on to its page)."""
+    if event.html_url:
+        return event.html_url
+    return f"{event.repo.html_url}/issues/{event.number}" if event.repo.html_url else ""
+
+
 async def handle_comment(services: Services, event: CommentEvent) -> str:
     context = parse_context(services, event)
     if event.action == "edited":
@@ -97,7 +105,9 @@ async def execute(
         return "help"
     if item.name == "status":
         runs = await services.runs.for_issue(event.forge, event.repo.full_name, event.number)
-        await post_comment(forge, event, reply(item.line, login, status_table(runs)))
+        public_url = services.settings.server.public_url
+        table = status_table(runs, issue_page(event), public_url)
+        await post_comment(forge, event, reply(item.line, login, table))
         return "status"
     if item.name == "cancel":
         cancelled = await services.dispatcher.cancel_active(
