@@ -9,6 +9,7 @@ import pytest
 from bot.store.runs import RunState
 from tests.engine_world import REPO, EngineWorld, make_world, send_comment
 from tests.fake_forge import FakeForge
+from tests.gitrepos import git
 from tests.harness import Bot, make_settings, running_bot
 
 
@@ -71,3 +72,68 @@ async def test_retry_runs_the_latest_run_again_with_the_same_parameters(
     assert first.state is RunState.FAILED and second.state is RunState.COMPLETED
     assert (second.agent, second.template, second.instructions) == ("claude", "security", "fix it")
     assert len(world.agent_runs()) == 2
+
+
+def status_comment(world: EngineWorld, run_id: int, number: int = 7) -> str:
+    marker = f"<!-- agent-bot:run={run_id} -->"
+    [body] = [c.body for c in world.forge.comments_on(REPO, number) if marker in c.body]
+    return body
+
+
+async def test_a_review_after_a_codex_run_reports_only_its_own_output(world: EngineWorld) -> None:
+    """`/dispatch codex` leaves its stream and its `-o` summary in the PR workspace's `.meta`;
+    the `/review` after it (which writes neither) must not show them as its own."""
+    world.act("say:dispatch run streamed this,summary:dispatch run summary")
+    async with running_bot(make_settings(world.root, world.forge.url), world.forge) as bot:
+        await say(bot, world, "/dispatch codex fix it", 7)
+        world.act("quiet")
+        await say(bot, world, "/review", 7)
+        review, dispatched = await bot.services.runs.list()
+    assert (dispatched.state, dispatched.final_message) == (
+        RunState.COMPLETED,
+        "dispatch run summary",
+    )
+    assert (review.template, review.state) == ("review", RunState.COMPLETED)
+    assert review.workspace_path == dispatched.workspace_path
+    assert review.final_message is None
+    body = status_comment(world, review.id)
+    assert "dispatch run" not in body and "Agent log" not in body
+    assert "dispatch run summary" in status_comment(world, dispatched.id)
+
+
+async def test_a_pr_prompt_holds_the_diff_stat_against_the_merge_base(world: EngineWorld) -> None:
+    world.origin.create_branch("topic")
+    world.origin.commit(branch="topic", files={"docs/guide.md": "one\ntwo\n"})
+    head = world.origin.commit(branch="topic", files={"src/app.py": "print('hi')\n"})
+    world.origin.create_pull_ref(8, head)
+    world.forge.add_pull_request(REPO, 8, "Add a guide", head_ref="topic", head_sha=head)
+    world.origin.commit(files={"main-only.txt": "main moved on after the PR branched\n"})
+    world.act("")
+    async with running_bot(make_settings(world.root, world.forge.url), world.forge) as bot:
+        await send_comment(
+            bot, world, "/dispatch claude tidy it up", number=8, is_pull_request=True
+        )
+        [run] = await bot.services.runs.list()
+    assert run.state is RunState.COMPLETED, run.reason
+    prompt = (Path(run.workspace_path) / ".meta" / "prompt.md").read_text()
+    heading = "### Files this pull request changes (`git diff --stat` against `main`)"
+    assert heading in prompt
+    section = prompt.split(heading)[1].split("## Rules")[0]
+    expected = git("--git-dir", str(world.origin.path), "diff", "--stat=120", "main...topic")
+    for line in expected.splitlines():
+        assert line.strip() in section, line
+    assert "docs/guide.md | 2 ++" in section and "src/app.py    | 1 +" in section
+    assert "2 files changed, 3 insertions(+)" in section
+    assert "main-only.txt" not in prompt  # from the merge base, not from the base branch's tip
+
+
+async def test_a_pr_whose_diff_stat_git_cannot_tell_still_runs(world: EngineWorld) -> None:
+    """The fixture's PR #7 head shares no history with `main` (no merge base): the prompt goes
+    without the diff stat and the run goes on."""
+    world.act("")
+    async with running_bot(make_settings(world.root, world.forge.url), world.forge) as bot:
+        await say(bot, world, "/dispatch claude tidy it up", 7)
+        [run] = await bot.services.runs.list()
+    assert run.state is RunState.COMPLETED, run.reason
+    prompt = (Path(run.workspace_path) / ".meta" / "prompt.md").read_text()
+    assert "Files this pull request changes" not in prompt and "tidy it up" in prompt

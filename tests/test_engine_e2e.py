@@ -174,3 +174,43 @@ async def test_codex_runs_through_the_docker_runtime(world: EngineWorld) -> None
         f"agent-run-{run.id}",
         "docker",
     )
+
+
+def status_comment(world: EngineWorld, run_id: int, number: int = 3) -> str:
+    """The body of the bot's status comment for one run."""
+    marker = f"<!-- agent-bot:run={run_id} -->"
+    [body] = [c.body for c in world.forge.comments_on(REPO, number) if marker in c.body]
+    return body
+
+
+async def test_a_run_that_writes_nothing_never_shows_the_previous_runs_log_or_summary(
+    world: EngineWorld,
+) -> None:
+    """Two codex runs in one issue workspace: the second crashes before it prints anything or
+    writes its `-o` summary; its outcome is its own (empty), not the first run's."""
+    world.act("say:first run streamed this,summary:first run summary")
+    settings = settings_for(world, dispatch={"runtime": "docker"})
+    async with running_bot(settings, world.forge) as bot:
+        await dispatch(bot, world, "/dispatch codex fix the README")
+        world.act("quiet,exit:1")
+        second, first = await dispatch(bot, world, "/dispatch codex fix the README")
+        assert bot.services.feedback is not None
+        await bot.services.feedback.post_status(first.id)  # rendered again after the second
+        await bot.services.outbox.deliver_due()
+    assert (first.state, first.final_message) == (RunState.COMPLETED, "first run summary")
+    first_body = status_comment(world, first.id)
+    assert "first run summary" in first_body and "first run streamed this" in first_body
+    assert (second.state, second.reason) == (RunState.FAILED, "agent exited with code 1")
+    assert second.final_message is None and second.workspace_path == first.workspace_path
+    body = status_comment(world, second.id)
+    assert "agent exited with code 1" in body
+    assert "first run" not in body and "Agent log" not in body
+    meta = Path(second.workspace_path) / ".meta"
+    assert not (meta / "agent-codex.log").exists()  # no summary: none is reported
+    assert (meta / "agent-codex.output.log").read_text() == ""
+    # The first run's files are kept for people, under its id, never reported as the second's.
+    kept = meta / "previous-runs" / f"run-{first.id}"
+    assert (kept / "agent-codex.log").read_text() == "first run summary\n"
+    assert "first run streamed this" in (kept / "agent-codex.output.log").read_text()
+    assert f'"run_id": {first.id}' in (kept / "status.json").read_text()
+    assert f'"run_id": {second.id}' in (meta / "status.json").read_text()

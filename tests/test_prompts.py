@@ -281,7 +281,9 @@ def test_resume_prompt_has_the_question_and_the_answer() -> None:
         assert text in prompt, text
     for text in [
         "`ANSWER.md`",
-        "delete `BLOCKED.md` (if it is still there) and `ANSWER.md`",
+        "delete `ANSWER.md` and do not commit it",
+        "moved that `BLOCKED.md` out of the checkout",
+        "write your new question to `BLOCKED.md`",
         "reported as blocked again",
     ]:
         assert text in prompt, text

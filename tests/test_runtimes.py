@@ -57,6 +57,16 @@ async def test_native_run_records_argv_cwd_env_log_and_exit_code(
     assert "BOT_SECRET_TOKEN" not in record["env"]
 
 
+async def test_the_log_is_never_opened_through_a_planted_link(world: World) -> None:
+    secret = world.root / "host-file"
+    secret.write_text("host data\n")
+    (world.meta / "agent-claude.log").symlink_to(secret)
+    with pytest.raises(OSError):
+        await NativeRuntime().start(native_spec(world))
+    assert secret.read_text() == "host data\n"
+    assert not (world.root / "record.json").exists()  # the agent never started
+
+
 async def test_native_timeout_kills_the_whole_process_group(world: World) -> None:
     child_file = world.root / "agent.child"
     runtime = NativeRuntime(timeout_grace_seconds=0.3, poll_interval_seconds=0.02)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -46,6 +47,29 @@ def clear_blocked_file(repo_dir: Path | str) -> None:
         (Path(repo_dir) / BLOCKED_FILE_NAME).unlink()
 
 
+def set_aside_blocked_file(repo_dir: Path | str, folder: Path) -> Path | None:
+    """Move an earlier run's `BLOCKED.md` out of the checkout into `folder`; return where.
+
+    Done before every run (a resumed one included: its prompt carries the question), so a
+    `BLOCKED.md` found when a run ends was always written by that run. A symbolic link or
+    anything but a regular file is removed instead of kept.
+    """
+    path = Path(repo_dir) / BLOCKED_FILE_NAME
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path)
+        return None
+    if not stat.S_ISREG(mode):
+        path.unlink()
+        return None
+    target = folder / BLOCKED_FILE_NAME
+    os.replace(path, target)
+    return target
+
+
 def _minutes(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
@@ -60,7 +84,9 @@ def detect_final_status(
 ) -> FinalStatus:
     """Decide how a run ended, in this order:
 
-    1. a non-empty `BLOCKED.md` → blocked, with its text as the question (as in the seed);
+    1. a non-empty `BLOCKED.md` → blocked, with its text as the question (as in the seed); the
+       preparation sets an earlier run's `BLOCKED.md` aside (`set_aside_blocked_file`), so
+       this is always a question asked by this run, never a stale one;
     2. timed out → failed, "timed out after N min";
     3. cancelled (the caller asked for it) → cancelled; killed otherwise → failed, "killed";
     4. exit status unknown (the run ended while the bot was down, or was lost): completed when

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.config import Settings
@@ -18,9 +19,9 @@ from bot.engine.container import (
     resolve_runtime,
     runtime_binary,
 )
-from bot.engine.git import PreparedWorkspace, ensure_mirror, prepare_workspace
-from bot.engine.outcome import clear_blocked_file
+from bot.engine.git import GitError, PreparedWorkspace, diff_stat, ensure_mirror, prepare_workspace
 from bot.engine.prompts import (
+    MAX_DIFF_STAT_CHARS,
     DiscussionComment,
     PromptInput,
     ResumeContext,
@@ -28,10 +29,14 @@ from bot.engine.prompts import (
     build_prompt,
     save_prompt,
 )
+from bot.engine.run_files import set_aside_previous_run
 from bot.engine.runtimes import LaunchSpec
 from bot.engine.workspace import issue_branch_name, split_repo_full_name, workspace_dir
 from bot.forge.protocol import Forge
+from bot.logs import get_logger, log_event
 from bot.store.runs import Run
+
+logger = get_logger("preparation")
 
 # Only these of the bot's own environment reach an agent process (never forge tokens).
 BASE_ENVIRONMENT = (
@@ -104,13 +109,42 @@ def exclude_bot_files(repo: Path) -> None:
 
 
 def write_answer(repo: Path, answer: str) -> Path:
-    """`ANSWER.md` beside the agent's `BLOCKED.md`; never through a link the agent planted."""
+    """`ANSWER.md` at the checkout's root for a resumed run; never through a planted link."""
     path = repo / "ANSWER.md"
     path.unlink(missing_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as file:
         file.write(answer.strip() + "\n")
     return path
+
+
+def capped_diff_stat(text: str, limit: int = MAX_DIFF_STAT_CHARS) -> str:
+    """A `git diff --stat` within about `limit` characters: the first file lines, how many
+    were left out, and git's summary line (`N files changed, …`)."""
+    text = text.rstrip()
+    if len(text) <= limit:
+        return text
+    *files, summary = text.splitlines()
+    kept: list[str] = []
+    used = len(summary) + 40
+    for line in files:
+        used += len(line) + 1
+        if used > limit:
+            break
+        kept.append(line)
+    left_out = len(files) - len(kept)
+    return "\n".join([*kept, f" [… {left_out} more files left out …]", summary])
+
+
+async def pull_request_diff_stat(checkout: PreparedWorkspace, run_id: int) -> str:
+    """What the PR changes: `git diff --stat` from its merge base with the base branch to its
+    head, capped. "" (and a log line) when git cannot tell; that never fails the run."""
+    try:
+        text = await diff_stat(checkout.repo_dir, checkout.base_sha)
+    except GitError as error:
+        log_event(logger, logging.WARNING, "diff stat left out", run=run_id, error=str(error))
+        return ""
+    return capped_diff_stat(text)
 
 
 def agent_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
@@ -169,6 +203,7 @@ async def prepare_run(
         credentials=credentials,
     )
     exclude_bot_files(checkout.repo_dir)
+    set_aside_previous_run(checkout, run.id)
     resume = None
     if previous is not None:
         resume = ResumeContext(
@@ -178,8 +213,8 @@ async def prepare_run(
             answered_by=run.actor,
         )
         write_answer(checkout.repo_dir, run.answer or "")
-    else:
-        clear_blocked_file(checkout.repo_dir)
+    if run.is_pull_request:
+        context = replace(context, diff_stat=await pull_request_diff_stat(checkout, run.id))
     prompt = build_prompt(
         PromptInput(
             template=run.template,

@@ -99,8 +99,9 @@ def resume_section(resume: ResumeContext | None, prompt_input: PromptInput) -> s
             "",
             f"You worked on this {prompt_input.kind} before and stopped to ask a question in"
             " `BLOCKED.md`. A person has answered; the answer is below and also in `ANSWER.md`"
-            " at the repository root, beside `BLOCKED.md`. Your earlier work is still in this"
-            " workspace: look at `git log` and `git status` before you go on.",
+            " at the repository root. Your question is quoted below too: the bot has moved that"
+            " `BLOCKED.md` out of the checkout. Your earlier work is still in this workspace:"
+            " look at `git log` and `git status` before you go on.",
             "",
             "### The original task",
             "",
@@ -115,9 +116,9 @@ def resume_section(resume: ResumeContext | None, prompt_input: PromptInput) -> s
             fence(truncate(answer, MAX_INSTRUCTIONS_CHARS)),
             "",
             "Continue the original task using the answer. Once you have acted on it, delete"
-            " `BLOCKED.md` (if it is still there) and `ANSWER.md`, and commit neither: if"
-            " `BLOCKED.md` exists when you finish, the run is reported as blocked again. If you"
-            " are still stuck, write your new question to `BLOCKED.md` and stop.",
+            " `ANSWER.md` and do not commit it. If you are still stuck, write your new question"
+            " to `BLOCKED.md` and stop: a `BLOCKED.md` that exists when you finish is reported"
+            " as blocked again, with that question.",
         ]
     )
 

@@ -127,10 +127,15 @@ class ProcessGroupRuntime:
         self._cancelled: set[int] = set()
 
     async def _spawn(self, spec: LaunchSpec) -> RunHandle:
-        """Start `spec.argv` in its own session, stdin closed, stdout+stderr appended to the log."""
+        """Start `spec.argv` in its own session, stdin closed, stdout+stderr appended to the log.
+
+        The preparation moves an earlier run's log aside, so the log is this run's alone. It
+        is never opened through a symbolic link (an agent can write in `.meta/`).
+        """
         log_path = Path(spec.log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        with os.fdopen(os.open(log_path, flags, 0o644), "ab") as log:
             process = await asyncio.create_subprocess_exec(
                 *spec.argv,
                 cwd=spec.cwd,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.preparation import agent_environment
+from bot.engine.run_files import run_output_folder
 from bot.engine.runtimes import read_output_tail
 from bot.engine.transitions import record
 from bot.feedback.delivery import deliver_run
@@ -112,14 +113,16 @@ class RunFeedback:
         return f"{web}/{run.repo}/{kind}/{run.number}#issuecomment-{run.status_comment_id}"
 
     def _log_files(self, run: Run) -> tuple[Path | None, Path | None]:
-        """(the streamed log, the agent's own final-message file when it writes one)."""
-        if not run.workspace_path:
+        """(the streamed log, the agent's own final-message file when it writes one), both of
+        this run only: an earlier run's files in the same workspace were set aside when this
+        one was prepared, and a later run's are never taken for this one's."""
+        folder = run_output_folder(run.workspace_path, run.id) if run.workspace_path else None
+        if folder is None:
             return None, None
-        meta = Path(run.workspace_path) / ".meta"
-        stream = meta / f"agent-{run.agent}.output.log"
+        stream = folder / f"agent-{run.agent}.output.log"
         if stream.exists():
-            return stream, meta / f"agent-{run.agent}.log"
-        return meta / f"agent-{run.agent}.log", None
+            return stream, folder / f"agent-{run.agent}.log"
+        return folder / f"agent-{run.agent}.log", None
 
     def _log_tail(self, run: Run) -> str:
         stream, _ = self._log_files(run)
