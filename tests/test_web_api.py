@@ -184,3 +184,22 @@ async def test_live_stream_is_released_on_disconnect_and_on_shutdown(web) -> Non
     started = time.monotonic()
     await client.close()  # the stream must not hold the shutdown up
     assert time.monotonic() - started < 5
+
+
+async def test_an_earlier_runs_page_shows_its_own_log_not_the_latest_runs(web) -> None:
+    client, seeded = web
+    workspace = Path(seeded.running.workspace_path or "")
+    earlier = await services_of(client).runs.create(
+        forge="forgejo", repo="kostekIV/test", number=4, agent="claude", trigger="comment",
+        actor="alice", task="Write docs (first try)", state=RunState.FAILED,
+        workspace_path=str(workspace), created_at=time.time() - 600,
+    )  # fmt: skip
+    page = await (await client.get(f"/runs/{earlier.id}")).text()
+    assert "reading README.md" not in page  # the latest run's log is not this run's
+    set_aside = workspace / ".meta" / "previous-runs" / f"run-{earlier.id}"
+    set_aside.mkdir(parents=True)
+    (set_aside / "agent-claude.log").write_text("the first try gave up\n")
+    page = await (await client.get(f"/runs/{earlier.id}")).text()
+    assert "the first try gave up" in page and "reading README.md" not in page
+    latest = await (await client.get(f"/runs/{seeded.running.id}")).text()
+    assert "reading README.md" in latest and "the first try gave up" not in latest

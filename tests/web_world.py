@@ -17,6 +17,8 @@ from pydantic import SecretStr
 from bot.app import create_app
 from bot.appkeys import SERVICES
 from bot.config import Settings
+from bot.engine.transitions import status_document
+from bot.engine.workspace import write_status
 from bot.services import Services
 from bot.store.runs import Run, RunState
 from bot.web.keys import POLL_SECONDS
@@ -115,6 +117,7 @@ async def seed(services: Services, root: Path) -> Seeded:
         **base, number=4, agent="claude", task="Write docs", state=RunState.RUNNING,
         started_at=time.time() - 42, workspace_path=str(workspace), branch="agent/issue-4",
     )  # fmt: skip
+    write_status(meta, status_document(running))  # as the engine's `record` does
     behind_limit = await runs.create(**base, number=5, agent="claude", task="Another")
     behind_issue = await runs.create(**base, number=4, agent="codex", task="Same issue")
     await services.flags.set_backoff("gemini", 3, time.time() + 1800)

@@ -1,4 +1,4 @@
-"""Reads a run's prompt and agent log from `.meta/` safely: no symbolic links, bounded sizes."""
+"""Reads a run's prompt and agent log safely: its own files only, no symbolic links, bounded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from bot.engine.prompts import PROMPT_FILE_NAME
-from bot.engine.workspace import META_DIR_NAME
+from bot.engine.run_files import run_output_folder
 from bot.store.runs import Run
 
 SHOWN_BYTES = 64 * 1024
@@ -16,15 +16,12 @@ SAFE_AGENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def meta_folder(run: Run) -> Path | None:
-    """The run's `.meta` folder, unless it is missing or a symbolic link (agents can write it)."""
+    """The folder holding this run's files: `.meta/` while it is the workspace's latest run,
+    `.meta/previous-runs/run-<id>/` once a later run set them aside; None when missing or a
+    symbolic link (agents can write there)."""
     if not run.workspace_path:
         return None
-    folder = Path(run.workspace_path) / META_DIR_NAME
-    try:
-        mode = os.lstat(folder).st_mode
-    except OSError:
-        return None
-    return folder if stat.S_ISDIR(mode) else None
+    return run_output_folder(run.workspace_path, run.id)
 
 
 def log_path(run: Run) -> Path | None:
