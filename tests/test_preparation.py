@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.engine.git import PreparedWorkspace
 from bot.engine.preparation import capped_diff_stat, pull_request_diff_stat
 from bot.engine.run_files import KEPT_PREVIOUS_RUNS, run_output_folder, set_aside_previous_run
 from bot.engine.workspace import write_status
+from bot.feedback.lifecycle import run_log_files
+from bot.store.runs import Run
 from tests.gitrepos import make_origin, prepare
 
 RUN_FILES = {
@@ -129,3 +133,37 @@ def test_a_long_diff_stat_keeps_its_first_files_and_its_summary() -> None:
     assert lines[-2] == f" [… {2000 - kept} more files left out …]" and kept > 10
     short = "\n".join([*files[:3], summary])
     assert capped_diff_stat(short + "\n", limit=1000) == short
+
+
+@pytest.mark.parametrize(
+    ("agent", "files", "expected"),
+    [
+        # codex streams to .output.log and leaves its final message in agent-codex.log
+        (
+            "codex",
+            ["agent-codex.output.log", "agent-codex.log"],
+            ("agent-codex.output.log", "agent-codex.log"),
+        ),
+        # codex run without `-o` (an admin's override): its log is all there is
+        ("codex", ["agent-codex.log"], ("agent-codex.log", None)),
+        # local runs codex inside: the final message is codex's file, the stream its own
+        ("local", ["agent-local.log", "agent-codex.log"], ("agent-local.log", "agent-codex.log")),
+        ("claude", ["agent-claude.log"], ("agent-claude.log", None)),
+    ],
+)
+def test_run_log_files_name_the_stream_and_the_final_message_file(
+    tmp_path: Path, agent: str, files: list[str], expected: tuple[str, str | None]
+) -> None:
+    meta = tmp_path / ".meta"
+    meta.mkdir()
+    for name in files:
+        (meta / name).write_text("text\n")
+    write_status(meta, {"run_id": 8})
+    run = Run(
+        id=8, forge="forgejo", repo="o/r", number=3, agent=agent, trigger="comment",
+        actor="alice", created_at=1.0, workspace_path=str(tmp_path),
+    )  # fmt: skip
+    stream, final = run_log_files(run)
+    assert (stream, final) == (meta / expected[0], meta / expected[1] if expected[1] else None)
+    other_run = run.model_copy(update={"id": 9})  # not this workspace's latest run
+    assert run_log_files(other_run) == (None, None)

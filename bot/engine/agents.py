@@ -15,6 +15,9 @@ NATIVE_BY_DEFAULT = frozenset({"claude", "coderabbit"})
 LEM_PROFILES = frozenset({"lemer", "lemma", "lemmy", "lemrd"})
 DEFAULT_LOCAL_MODEL = "devstral-24b"
 CODEX_OUTPUT_ARGUMENTS = ("-o", "../.meta/agent-codex.log")
+# Built-in agents whose command writes their final message to a file in `.meta/` (codex's
+# `-o`; `local` runs codex too), by base.
+FINAL_MESSAGE_FILES = {"codex": "agent-codex.log", "local": "agent-codex.log"}
 CODEX_REVIEW_PROMPT = (
     "Review the last 2 commits via git diff HEAD~2. Check for bugs, security issues, "
     "missing tests, naming issues. Report pass/fail with specifics. Do NOT make changes."
