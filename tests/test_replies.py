@@ -5,23 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.replies import run_links, status_table
-from bot.store.runs import Run, RunState
+from bot.store.runs import RunState
+from tests.test_messages import make_run
 
 ISSUE = "https://forge.example/o/r/issues/7"
-
-
-def make_run(**fields: object) -> Run:
-    defaults: dict[str, object] = {
-        "id": 3,
-        "forge": "forgejo",
-        "repo": "o/r",
-        "number": 7,
-        "agent": "codex",
-        "trigger": "comment",
-        "actor": "alice",
-        "created_at": 1_700_000_000.0,
-    }
-    return Run(**(defaults | fields))
 
 
 @pytest.mark.parametrize(
@@ -31,13 +18,13 @@ def make_run(**fields: object) -> Run:
         ({"status_comment_id": 55}, "", "", "–"),  # no issue address: no comment link
         ({"status_comment_id": 55}, ISSUE, "", f"[status]({ISSUE}#issuecomment-55)"),
         ({}, ISSUE, "", "–"),  # no status comment yet
-        ({}, "", "https://bot.example/", "[page](https://bot.example/runs/3)"),
+        ({}, "", "https://bot.example/", "[page](https://bot.example/runs/7)"),
         (
             {"pr_url": "https://forge.example/o/r/pulls/9", "status_comment_id": 55},
             ISSUE,
             "https://bot.example",
             "[pull request](https://forge.example/o/r/pulls/9), "
-            f"[status]({ISSUE}#issuecomment-55), [page](https://bot.example/runs/3)",
+            f"[status]({ISSUE}#issuecomment-55), [page](https://bot.example/runs/7)",
         ),
     ],
 )
@@ -57,7 +44,7 @@ def test_status_table_has_a_row_per_run_with_state_agent_duration_and_links() ->
             finished_at=1_700_000_125.0,
             status_comment_id=60,
         ),
-        make_run(id=3, state=RunState.FAILED),
+        make_run(id=3, state=RunState.FAILED, model=None),
     ]
     table = status_table(runs, ISSUE, "https://bot.example")
     lines = table.splitlines()
