@@ -12,7 +12,7 @@ import pytest
 
 from bot.engine.agents import agent_command
 from bot.engine.container import container_command
-from bot.engine.outcome import clear_blocked_file, detect_final_status
+from bot.engine.outcome import detect_final_status, set_aside_blocked_file
 from bot.engine.runtime_container import ContainerRuntime
 from bot.engine.runtime_native import NativeRuntime
 from bot.engine.runtimes import LaunchSpec, RunHandle, RunResult, Runtime, read_output_tail
@@ -326,6 +326,7 @@ def test_blocked_wins_and_is_read_safely(tmp_path: Path, result: RunResult) -> N
     (tmp_path / "BLOCKED.md").write_text("\n Which database should I use?\n\n")
     final = detect_final_status(tmp_path, result, timeout_minutes=1, cancelled=True)
     assert final == ("blocked", "Which database should I use?")
-    clear_blocked_file(tmp_path)
-    clear_blocked_file(tmp_path)
+    (tmp_path / "set-aside").mkdir()
+    assert set_aside_blocked_file(tmp_path, tmp_path / "set-aside") is not None
+    assert set_aside_blocked_file(tmp_path, tmp_path / "set-aside") is None  # nothing left
     assert not (tmp_path / "BLOCKED.md").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import stat
@@ -39,12 +38,6 @@ def read_blocked_question(repo_dir: Path | str) -> str:
             return ""
         data = blocked.read(MAX_BLOCKED_BYTES)
     return data.decode("utf-8", errors="replace").strip()
-
-
-def clear_blocked_file(repo_dir: Path | str) -> None:
-    """Remove a `BLOCKED.md` left by an earlier run (the seed does this before each start)."""
-    with contextlib.suppress(FileNotFoundError):
-        (Path(repo_dir) / BLOCKED_FILE_NAME).unlink()
 
 
 def set_aside_blocked_file(repo_dir: Path | str, folder: Path) -> Path | None:
