@@ -14,10 +14,11 @@ BUILTIN_AGENTS: tuple[str, ...] = ("codex", "claude", "gemini", "coderabbit", "l
 NATIVE_BY_DEFAULT = frozenset({"claude", "coderabbit"})
 LEM_PROFILES = frozenset({"lemer", "lemma", "lemmy", "lemrd"})
 DEFAULT_LOCAL_MODEL = "devstral-24b"
-CODEX_OUTPUT_ARGUMENTS = ("-o", "../.meta/agent-codex.log")
-# Built-in agents whose command writes their final message to a file in `.meta/` (codex's
-# `-o`; `local` runs codex too), by base.
-FINAL_MESSAGE_FILES = {"codex": "agent-codex.log", "local": "agent-codex.log"}
+# Codex writes its final message to this file in `.meta/` (`-o`); `local` runs codex too.
+CODEX_FINAL_MESSAGE_FILE = "agent-codex.log"
+CODEX_OUTPUT_ARGUMENTS = ("-o", f"../.meta/{CODEX_FINAL_MESSAGE_FILE}")
+# Built-in agents whose command writes their final message to a file in `.meta/`, by base.
+FINAL_MESSAGE_FILES = {"codex": CODEX_FINAL_MESSAGE_FILE, "local": CODEX_FINAL_MESSAGE_FILE}
 CODEX_REVIEW_PROMPT = (
     "Review the last 2 commits via git diff HEAD~2. Check for bugs, security issues, "
     "missing tests, naming issues. Report pass/fail with specifics. Do NOT make changes."
@@ -145,7 +146,8 @@ def local_agent_script(model: str, prompt: str) -> str:
     selection = "--profile" if is_lem_profile(model) else "--oss --local-provider ollama -m"
     return (
         f"{LOCAL_PROXY_SCRIPT} && codex exec --dangerously-bypass-approvals-and-sandbox "
-        f"{selection} {shell_quote(model)} -o ../.meta/agent-codex.log {shell_quote(prompt)}"
+        f"{selection} {shell_quote(model)} {' '.join(CODEX_OUTPUT_ARGUMENTS)} "
+        f"{shell_quote(prompt)}"
     )
 
 
