@@ -8,9 +8,13 @@ import pytest
 
 from bot.engine.git import PreparedWorkspace
 from bot.engine.preparation import capped_diff_stat, pull_request_diff_stat
-from bot.engine.run_files import KEPT_PREVIOUS_RUNS, run_output_folder, set_aside_previous_run
+from bot.engine.run_files import (
+    KEPT_PREVIOUS_RUNS,
+    run_log_files,
+    run_output_folder,
+    set_aside_previous_run,
+)
 from bot.engine.workspace import write_status
-from bot.feedback.lifecycle import run_log_files
 from bot.store.runs import Run
 from tests.gitrepos import make_origin, prepare
 

@@ -11,9 +11,11 @@ import os
 import shutil
 from pathlib import Path
 
+from bot.engine.agents import FINAL_MESSAGE_FILES
 from bot.engine.git import PreparedWorkspace
 from bot.engine.outcome import BLOCKED_FILE_NAME, set_aside_blocked_file
 from bot.engine.workspace import meta_dir, read_status
+from bot.store.runs import Run
 
 # Where the files of earlier runs in a workspace go (inside `.meta/`), and how many are kept.
 PREVIOUS_RUNS_DIR_NAME = "previous-runs"
@@ -91,3 +93,18 @@ def run_output_folder(workspace: Path | str, run_id: int) -> Path | None:
     if set_aside.is_dir() and not set_aside.is_symlink():
         return set_aside
     return meta if (read_status(meta) or {}).get("run_id") == run_id else None
+
+
+def run_log_files(run: Run) -> tuple[Path | None, Path | None]:
+    """(the run's streamed log, the file its agent wrote its final message to, if another),
+    both of this run only: an earlier run's files in the same workspace were set aside when
+    this one was prepared, and a later run's are never taken for this one's."""
+    folder = run_output_folder(run.workspace_path, run.id) if run.workspace_path else None
+    if folder is None:
+        return None, None
+    stream = folder / f"agent-{run.agent}.output.log"
+    if not stream.exists():
+        stream = folder / f"agent-{run.agent}.log"
+    final_name = FINAL_MESSAGE_FILES.get(run.agent)
+    final = folder / final_name if final_name else None
+    return stream, (final if final != stream else None)

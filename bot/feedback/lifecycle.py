@@ -7,12 +7,10 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from bot.engine.agents import FINAL_MESSAGE_FILES
 from bot.engine.preparation import agent_environment
-from bot.engine.run_files import run_output_folder
+from bot.engine.run_files import run_log_files
 from bot.engine.runtimes import read_output_tail
 from bot.engine.transitions import record
 from bot.feedback.delivery import deliver_run
@@ -113,15 +111,12 @@ class RunFeedback:
         kind = "pulls" if run.is_pull_request and forge.kind != "github" else "issues"
         return f"{web}/{run.repo}/{kind}/{run.number}#issuecomment-{run.status_comment_id}"
 
-    def _log_files(self, run: Run) -> tuple[Path | None, Path | None]:
-        return run_log_files(run)
-
     def _log_tail(self, run: Run) -> str:
-        stream, _ = self._log_files(run)
+        stream, _ = run_log_files(run)
         return read_output_tail(stream) if stream else ""
 
     async def _final_message(self, run: Run) -> Run:
-        _, final = self._log_files(run)
+        _, final = run_log_files(run)
         if final is None or not final.is_file() or final.is_symlink():
             return run
         text = final.read_text(errors="replace")[-FINAL_MESSAGE_CHARACTERS:].strip()
@@ -179,18 +174,3 @@ class RunFeedback:
             run_id=run.id,
         )
         log_event(logger, logging.WARNING, "pause posted", run=run.id, pool=run.agent)
-
-
-def run_log_files(run: Run) -> tuple[Path | None, Path | None]:
-    """(the run's streamed log, the file its agent wrote its final message to, if another),
-    both of this run only: an earlier run's files in the same workspace were set aside when
-    this one was prepared, and a later run's are never taken for this one's."""
-    folder = run_output_folder(run.workspace_path, run.id) if run.workspace_path else None
-    if folder is None:
-        return None, None
-    stream = folder / f"agent-{run.agent}.output.log"
-    if not stream.exists():
-        stream = folder / f"agent-{run.agent}.log"
-    final_name = FINAL_MESSAGE_FILES.get(run.agent)
-    final = folder / final_name if final_name else None
-    return stream, (final if final != stream else None)

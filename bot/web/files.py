@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from bot.engine.prompts import PROMPT_FILE_NAME
-from bot.engine.run_files import run_output_folder
+from bot.engine.run_files import run_log_files, run_output_folder
 from bot.store.runs import Run
 
 SHOWN_BYTES = 64 * 1024
@@ -25,12 +25,11 @@ def meta_folder(run: Run) -> Path | None:
 
 
 def log_path(run: Run) -> Path | None:
-    """`agent-<agent>.output.log` (codex's live stream) when it exists, else `agent-<agent>.log`."""
-    folder = meta_folder(run)
-    if folder is None or not SAFE_AGENT.fullmatch(run.agent):
+    """The run's streamed log (`agent-<agent>.output.log` when codex writes its final message
+    to `agent-<agent>.log`)."""
+    if not SAFE_AGENT.fullmatch(run.agent):
         return None
-    stream = folder / f"agent-{run.agent}.output.log"
-    return stream if os.path.lexists(stream) else folder / f"agent-{run.agent}.log"
+    return run_log_files(run)[0]
 
 
 def prompt_path(run: Run) -> Path | None:
