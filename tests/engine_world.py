@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.replies import run_marker
 from tests.deliveries import load_fixture
 from tests.fake_forge import FakeForge
 from tests.gitrepos import Origin, make_origin
@@ -28,6 +29,12 @@ class EngineWorld:
     forge: FakeForge
     bin_dir: Path
     docker_state: Path
+
+    def status_comment(self, run_id: int, number: int) -> str:
+        """The body of the bot's status comment for one run (found by its hidden marker)."""
+        marker = run_marker(run_id)
+        [body] = [c.body for c in self.forge.comments_on(REPO, number) if marker in c.body]
+        return body
 
     def act(self, actions: str) -> None:
         """What the fake agents do on their next runs (see tests/fakes/scripted_agent.py)."""

@@ -60,11 +60,6 @@ async def add_running_run(world: EngineWorld, agent: str, number: int = 4) -> Ru
         )
 
 
-def status_comment(world: EngineWorld, run_id: int) -> str:
-    [body] = [c.body for c in world.forge.comments_on(REPO, 3) if f"run={run_id} -->" in c.body]
-    return body
-
-
 def assert_left_queued(code: int, stdout: str, stderr: str, run_id: int, reason: str) -> None:
     assert code == EXIT_QUEUED == 3, stderr
     [line] = stdout.strip().splitlines()
@@ -96,7 +91,7 @@ async def test_frozen_dispatch_leaves_the_run_queued_and_a_server_starts_it_late
     assert world.agent_runs() == []
     [run] = await stored_runs(world)
     assert run.state is RunState.QUEUED and run.started_at is None and run.trigger == "cli"
-    body = status_comment(world, 1)
+    body = world.status_comment(1, 3)
     assert "queued" in body.lower() and "frozen" in body
     # Unfrozen, a server on the same database starts the run the CLI queued, on its own.
     code, _, _ = await bot_command("unfreeze", "--config", str(config), cwd=world.root, env=env)
@@ -128,7 +123,7 @@ async def test_a_paused_pool_leaves_the_run_queued(world: EngineWorld) -> None:
     assert world.agent_runs() == []
     [run] = await stored_runs(world)
     assert run.state is RunState.QUEUED and run.started_at is None
-    assert "queued" in status_comment(world, 1).lower()
+    assert "queued" in world.status_comment(1, 3).lower()
 
 
 async def test_a_full_pool_limit_leaves_the_run_queued(world: EngineWorld) -> None:

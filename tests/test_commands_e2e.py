@@ -74,12 +74,6 @@ async def test_retry_runs_the_latest_run_again_with_the_same_parameters(
     assert len(world.agent_runs()) == 2
 
 
-def status_comment(world: EngineWorld, run_id: int, number: int = 7) -> str:
-    marker = f"<!-- agent-bot:run={run_id} -->"
-    [body] = [c.body for c in world.forge.comments_on(REPO, number) if marker in c.body]
-    return body
-
-
 async def test_a_review_after_a_codex_run_reports_only_its_own_output(world: EngineWorld) -> None:
     """`/dispatch codex` leaves its stream and its `-o` summary in the PR workspace's `.meta`;
     the `/review` after it (which writes neither) must not show them as its own."""
@@ -96,9 +90,9 @@ async def test_a_review_after_a_codex_run_reports_only_its_own_output(world: Eng
     assert (review.template, review.state) == ("review", RunState.COMPLETED)
     assert review.workspace_path == dispatched.workspace_path
     assert review.final_message is None
-    body = status_comment(world, review.id)
+    body = world.status_comment(review.id, 7)
     assert "dispatch run" not in body and "Agent log" not in body
-    assert "dispatch run summary" in status_comment(world, dispatched.id)
+    assert "dispatch run summary" in world.status_comment(dispatched.id, 7)
 
 
 async def test_a_pr_prompt_holds_the_diff_stat_against_the_merge_base(world: EngineWorld) -> None:

@@ -176,13 +176,6 @@ async def test_codex_runs_through_the_docker_runtime(world: EngineWorld) -> None
     )
 
 
-def status_comment(world: EngineWorld, run_id: int, number: int = 3) -> str:
-    """The body of the bot's status comment for one run."""
-    marker = f"<!-- agent-bot:run={run_id} -->"
-    [body] = [c.body for c in world.forge.comments_on(REPO, number) if marker in c.body]
-    return body
-
-
 async def test_a_run_that_writes_nothing_never_shows_the_previous_runs_log_or_summary(
     world: EngineWorld,
 ) -> None:
@@ -198,11 +191,11 @@ async def test_a_run_that_writes_nothing_never_shows_the_previous_runs_log_or_su
         await bot.services.feedback.post_status(first.id)  # rendered again after the second
         await bot.services.outbox.deliver_due()
     assert (first.state, first.final_message) == (RunState.COMPLETED, "first run summary")
-    first_body = status_comment(world, first.id)
+    first_body = world.status_comment(first.id, 3)
     assert "first run summary" in first_body and "first run streamed this" in first_body
     assert (second.state, second.reason) == (RunState.FAILED, "agent exited with code 1")
     assert second.final_message is None and second.workspace_path == first.workspace_path
-    body = status_comment(world, second.id)
+    body = world.status_comment(second.id, 3)
     assert "agent exited with code 1" in body
     assert "first run" not in body and "Agent log" not in body
     meta = Path(second.workspace_path) / ".meta"
