@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import open_database
-from bot.store.batch_writer import BatchWriter
+from bot.store.batch_writer import MAX_LOOP_BATCH, BatchWriter
 from bot.store.database import Database
 from bot.store.housekeeping import Housekeeping
 from bot.store.inbox import Inbox
@@ -216,6 +216,41 @@ async def test_queued_statements_are_written_in_order(
     await writer.execute("UPDATE flags SET value = '2' WHERE name = 'a'")
     assert first.done()  # awaiting a later statement means the earlier one was committed
     assert (await database.fetch_one("SELECT value FROM flags WHERE name = 'a'"))[0] == "2"
+
+
+def _insert_flag(writer: BatchWriter, name: str) -> asyncio.Future[int | None]:
+    return writer.enqueue("INSERT INTO flags (name, value, updated_at) VALUES (?, '1', 0)", (name,))
+
+
+async def test_statements_arriving_over_several_turns_share_one_commit(
+    database: Database,
+    writer: BatchWriter,
+) -> None:
+    first = _insert_flag(writer, "a")
+    await asyncio.sleep(0)  # a turn of the loop: the batch grew, so it is not committed yet
+    assert not first.done()
+    second = _insert_flag(writer, "b")
+    await asyncio.sleep(0)
+    assert not first.done()
+    await first  # a turn that added nothing: the batch is committed, both statements at once
+    assert second.done()
+    rows = await database.fetch_all("SELECT name FROM flags ORDER BY name")
+    assert [row[0] for row in rows] == ["a", "b"]
+
+
+async def test_a_batch_that_keeps_growing_is_committed_at_its_size_limit(
+    database: Database,
+    writer: BatchWriter,
+) -> None:
+    futures = []
+    for index in range(MAX_LOOP_BATCH + 10):  # a statement every turn: it never stops growing
+        futures.append(_insert_flag(writer, f"flag-{index}"))
+        await asyncio.sleep(0)
+    assert all(future.done() for future in futures[:MAX_LOOP_BATCH])
+    assert not any(future.done() for future in futures[MAX_LOOP_BATCH + 2 :])
+    await asyncio.gather(*futures)
+    count = await database.fetch_one("SELECT count(*) FROM flags")
+    assert count[0] == MAX_LOOP_BATCH + 10
 
 
 async def test_a_snapshot_evicted_before_its_write_is_committed_is_not_read_stale(
