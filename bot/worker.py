@@ -18,35 +18,60 @@ RowHandler = Callable[[InboxRow, NormalisedEvent | None], Awaitable[str]]
 # While deliveries are being received, each consumer waits at most this long for a gap before
 # it processes its next row anyway.
 BURST_YIELD_SECONDS = 0.05
+# The intake counts as quiet once nothing has been received for this long. Within a burst the
+# next deliveries come a round trip after the last answers, so "nothing in flight" alone is true
+# between every two waves of it.
+QUIET_SECONDS = 0.002
 
 
 class IntakeActivity:
-    """Counts the deliveries being received, so that processing gives way to a burst.
+    """Tracks the deliveries being received, so that processing gives way to a burst.
 
     Forges give up on a delivery that is not answered within a few seconds (Gitea and Forgejo:
-    5 s by default) and a forge that was cut off re-sends its queue at once. So while requests
-    are in flight, the worker's consumers wait for a gap (up to `BURST_YIELD_SECONDS` each)
-    before processing a row: a burst is acknowledged first and processed right after, while a
-    steady stream, which leaves gaps, is processed as it comes.
+    5 s by default) and a forge that was cut off re-sends its queue at once. So while deliveries
+    are coming in, the worker's consumers wait for a gap (nothing received for `quiet_seconds`,
+    and each waits `BURST_YIELD_SECONDS` at most) before processing a row: a burst is
+    acknowledged first and processed right after, while a steady stream, which leaves gaps, is
+    processed as it comes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, quiet_seconds: float = QUIET_SECONDS) -> None:
         self.in_flight = 0
+        self.quiet_seconds = quiet_seconds
+        self._received = 0  # deliveries started so far
+        self._check_pending = False
         self._quiet = asyncio.Event()
         self._quiet.set()
 
     def started(self) -> None:
         self.in_flight += 1
+        self._received += 1
         self._quiet.clear()
 
     def finished(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
+        if self.in_flight == 0 and not self._check_pending:
+            self._check_later()
+
+    def _check_later(self) -> None:
+        self._check_pending = True
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.quiet_seconds, self._check_quiet, self._received)
+
+    def _check_quiet(self, received: int) -> None:
+        """Quiet if nothing was received since the check was planned; otherwise look again
+        later (or, while a delivery is in flight, when it is finished)."""
+        self._check_pending = False
+        if self.in_flight:
+            return
+        if received == self._received:
             self._quiet.set()
+        else:
+            self._check_later()
 
     async def gap(self, timeout: float) -> None:
-        """Return when no delivery is being received, or after `timeout` seconds."""
-        if self.in_flight == 0:
+        """Return once the intake is quiet, or after `timeout` seconds."""
+        if self._quiet.is_set():
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._quiet.wait(), timeout)

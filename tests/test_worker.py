@@ -20,7 +20,7 @@ async def test_a_gap_returns_at_once_when_nothing_is_being_received() -> None:
 
 
 async def test_a_gap_waits_for_the_deliveries_in_flight_and_no_longer() -> None:
-    activity = IntakeActivity()
+    activity = IntakeActivity(quiet_seconds=0.01)
     activity.started()
     activity.started()
     waiting = asyncio.create_task(activity.gap(5))
@@ -30,6 +30,21 @@ async def test_a_gap_waits_for_the_deliveries_in_flight_and_no_longer() -> None:
     assert not waiting.done()  # one delivery is still being received
     activity.finished()
     await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_gap_waits_until_nothing_has_been_received_for_the_quiet_time() -> None:
+    # Within a burst, nothing is in flight between two waves of deliveries: that is no gap yet.
+    activity = IntakeActivity(quiet_seconds=1.0)
+    activity.started()
+    activity.finished()
+    waiting = asyncio.create_task(activity.gap(10))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    activity.started()  # the next wave: the quiet time starts again from its end
+    activity.finished()
+    await asyncio.sleep(0.8)  # 1.1 s after the first wave, 0.8 s after the second
+    assert not waiting.done()
+    await asyncio.wait_for(waiting, 3)
 
 
 async def test_a_gap_is_bounded_while_deliveries_keep_coming() -> None:
