@@ -19,6 +19,7 @@ from bot.commands import (
     render_help,
     render_usage,
 )
+from bot.commands.dispatch import misspelt_agent
 from bot.engine.prompts import PromptInput, TemplateLibrary, build_prompt
 
 AGENTS = frozenset({"codex", "claude", "gemini", "coderabbit", "local"})
@@ -107,6 +108,11 @@ def test_which_lines_are_commands(body: str, expected: list[str]) -> None:
         ("/dispatch go\n```\n/retry", {"instructions": "go\n```\n/retry"}),
         ("/dispatch go\n/deploy now\n/usr/bin", {"instructions": "go\n/deploy now\n/usr/bin"}),
         ("/dispatch go\n> quoted error\n/status", {"instructions": "go\n> quoted error"}),
+        # Words near an agent's name that are not one slip away from it are instructions.
+        ("/dispatch code cleanup", {"agent": None, "instructions": "code cleanup"}),
+        ("/dispatch locale bug", {"agent": None, "instructions": "locale bug"}),
+        ("/dispatch cloud setup", {"agent": None, "instructions": "cloud setup"}),
+        ("/dispatch\ngemeni is our app", {"agent": None, "instructions": "gemeni is our app"}),
     ],
 )
 def test_dispatch_arguments(body: str, expected: dict[str, object]) -> None:
@@ -138,6 +144,9 @@ def test_dispatch_options() -> None:
     ("body", "message_part"),
     [
         ("/dispatch nope:gpt-5", "unknown agent 'nope'"),
+        ("/dispatch gemeni fix the test", "unknown agent 'gemeni' (did you mean 'gemini'?)"),
+        ("/dispatch Cladue", "did you mean 'claude'?"),
+        ("/dispatch codxe timeout=5", "did you mean 'codex'?"),
         ("/dispatch codex: fix", "bad or empty model"),
         ("/dispatch colour=red", "unknown option 'colour'"),
         ("/dispatch codex model=x fix", "unknown option 'model'"),
@@ -163,6 +172,34 @@ def test_dispatch_bad_arguments_are_reported_with_usage(body: str, message_part:
     assert "\n" not in error.message
     assert error.usage == REGISTRY["dispatch"].usage
     assert error.line == body
+
+
+@pytest.mark.parametrize(
+    ("word", "meant"),
+    [
+        ("gemeni", "gemini"),  # one letter wrong
+        ("GEMINU", "gemini"),
+        ("cladue", "claude"),  # two adjacent letters swapped
+        ("coderabbjt", "coderabbit"),
+        ("gemini", None),  # the name itself is no slip
+        ("claud", None),  # a letter missing: also a word of its own too often
+        ("coderabit", None),
+        ("cluade", "claude"),
+        ("caludl", None),  # two letters wrong, not a swap
+        ("elaudc", None),  # two letters swapped, but not adjacent ones
+        ("geminis", None),
+        ("fix", None),
+        ("locale", None),
+        ("xyzzy", None),
+    ],
+)
+def test_misspelt_agent(word: str, meant: str | None) -> None:
+    assert misspelt_agent(word, AGENTS) == meant
+
+
+def test_short_agent_names_are_not_guessed_at() -> None:
+    assert misspelt_agent("amp", frozenset({"amp"})) is None
+    assert misspelt_agent("imp", frozenset({"amp"})) is None
 
 
 def test_errors_list_what_is_allowed() -> None:

@@ -73,7 +73,33 @@ def _read_agent_spec(rest: str, context: ParseContext) -> tuple[str | None, str 
         return base.lower(), (model or None), token_match.end()
     if _AGENT_SPEC_SHAPE.fullmatch(token):
         raise ArgumentError(f"unknown agent '{base}'; known agents: {_listing(known)}")
+    meant = misspelt_agent(token, known)
+    if meant is not None:
+        raise ArgumentError(
+            f"unknown agent '{token}' (did you mean '{meant}'?); to begin the instructions"
+            " with that word, start them on the next line"
+        )
     return None, None, 0
+
+
+def misspelt_agent(word: str, known: frozenset[str]) -> str | None:
+    """The known agent `word` is one slip away from (one letter wrong, or two adjacent letters
+    swapped), or None. Only names of five letters or more count: a shorter word is too likely
+    to be a real first word of instructions. Otherwise `/dispatch gemeni fix it` would run the
+    default agent on the task "gemeni fix it"."""
+    word = word.lower()
+    for name in sorted(known):
+        if len(name) < 5 or len(word) != len(name) or word == name:
+            continue
+        differences = [index for index, (a, b) in enumerate(zip(word, name, strict=True)) if a != b]
+        if len(differences) == 1:
+            return name
+        if len(differences) == 2:
+            first, second = differences
+            swapped = second == first + 1 and word[first] == name[second]
+            if swapped and word[second] == name[first]:
+                return name
+    return None
 
 
 def _normalise_key(key: str) -> str:
