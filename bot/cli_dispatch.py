@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.dispatcher import RunRequest
 from bot.engine.agents import AgentSpecError, parse_agent_spec
 from bot.engine.executor import RunExecutor
+from bot.engine.limits import claim_limits
 from bot.engine.preparation import prepare_run
 from bot.engine.scheduler import select_startable_runs
 from bot.engine.transitions import record
@@ -94,8 +95,9 @@ async def run_dispatch(settings: Settings, arguments: Namespace) -> int:
             reason = await _reason_to_wait(services, result.run)
             if reason:
                 return await _leave_queued(services, feedback, result.run, reason)
-            if not await services.runs.claim_for_start(result.run.id):
-                return await _taken_elsewhere(services, result.run)
+            limits = claim_limits(result.run, services.settings.concurrency)
+            if not await services.runs.claim_for_start(result.run.id, **limits):
+                return await after_refused_claim(services, feedback, result.run)
             await feedback.queued(result.run)
             run = await record(services.runs, result.run, RunState.RUNNING)
             print(f"run {run.id} started: {run.agent_spec} on {run.repo}#{run.number}")
@@ -133,9 +135,13 @@ async def _leave_queued(services: Services, feedback: RunFeedback, run: Run, rea
     return EXIT_QUEUED
 
 
-async def _taken_elsewhere(services: Services, run: Run) -> int:
-    """The run left the queue between the decision and the claim (a server, or a cancel)."""
+async def after_refused_claim(services: Services, feedback: RunFeedback, run: Run) -> int:
+    """The claim failed: the run left the queue between the decision and the claim (a server
+    started it, or it was cancelled), or a run started meanwhile filled a limit it is under."""
     current = await services.runs.get(run.id) or run
+    if current.state is RunState.QUEUED:
+        reason = await _reason_to_wait(services, current) or "a concurrency limit was reached"
+        return await _leave_queued(services, feedback, current, reason)
     if current.state is RunState.CANCELLED:
         print(f"run {run.id} was cancelled before it started", file=sys.stderr)
         return 1

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_dispatch import EXIT_QUEUED
+from bot.cli_dispatch import EXIT_QUEUED, after_refused_claim
 from bot.dispatcher import RunRequest
+from bot.engine.limits import claim_limits
+from bot.feedback.lifecycle import RunFeedback
+from bot.feedback.outbox import Outbox
+from bot.services import Services
 from bot.store import open_database
 from bot.store.database import Database, now
 from bot.store.flags import Flags
@@ -191,3 +195,28 @@ async def test_dispatch_help_documents_the_exit_codes(world: EngineWorld) -> Non
     text = " ".join(stdout.split())
     assert f"{EXIT_QUEUED} queued, not started" in text
     assert "0 the run completed" in text and "2 bad arguments" in text
+
+
+async def test_a_claim_refused_by_a_limit_filled_after_the_decision_leaves_the_run_queued(
+    world: EngineWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CLI decided to start its run; before its claim, a server started another run of the
+    # pool. The claim is refused (it checks the limit again) and the run is left queued.
+    settings = make_settings(world.root, world.forge.url, concurrency={"claude": 1})
+    async with world_database(world) as database:
+        services = Services.from_database(settings, database)
+        services.outbox = Outbox(database, services.forges)
+        feedback = RunFeedback(services)
+        ours = await services.runs.create(
+            forge="forgejo", repo=REPO, number=3, agent="claude", trigger="cli", actor="alice"
+        )
+        await add_running_run(world, "claude")
+        limits = claim_limits(ours, settings.concurrency)
+        assert await services.runs.claim_for_start(ours.id, **limits) is False
+
+        code = await after_refused_claim(services, feedback, ours)
+
+        assert (await services.runs.get(ours.id)).state is RunState.QUEUED
+    assert_left_queued(
+        code, capsys.readouterr().out, "", ours.id, "pool claude is at its limit of 1"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config.models import ConcurrencyConfig
-from bot.engine.limits import select_runs_to_start
+from bot.engine.limits import claim_limits, select_runs_to_start
 from bot.store.runs import Run, RunState
 
 
@@ -107,3 +107,28 @@ def test_waiting_reasons_name_the_limit() -> None:
     assert selection.waiting[0].reason == "pool codex is at its limit of 1"
     frozen = select_runs_to_start([run(1)], [], limits(), frozen=True)
     assert frozen.waiting[0].reason == "dispatch is frozen"
+
+
+@pytest.mark.parametrize(
+    ("claimed", "config", "expected"),
+    [
+        (run(1), {}, {"total": 4, "pool_total": 0, "model_total": 0}),
+        (run(1), {"total": 0}, {"total": 0, "pool_total": 0, "model_total": 0}),
+        (run(1), {"codex": 2}, {"total": 4, "pool_total": 2, "model_total": 0}),
+        (run(1, "claude"), {"codex": 2}, {"total": 4, "pool_total": 0, "model_total": 0}),
+        (
+            run(1, model="o3"),
+            {"total": 9, "codex": {"total": 3, "o3": 1}},
+            {"total": 9, "pool_total": 3, "model_total": 1},
+        ),
+        (
+            run(1, model="o4"),
+            {"codex": {"o3": 1}},
+            {"total": 4, "pool_total": 0, "model_total": 0},
+        ),
+    ],
+)
+def test_claim_limits_are_the_ones_the_decision_applies(
+    claimed: Run, config: dict[str, object], expected: dict[str, int]
+) -> None:
+    assert claim_limits(claimed, limits(**config)) == expected

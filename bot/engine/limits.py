@@ -66,6 +66,16 @@ def select_runs_to_start(
     return Selection(tuple(start), tuple(waiting))
 
 
+def claim_limits(run: Run, limits: ConcurrencyConfig) -> dict[str, int]:
+    """The limits `Runs.claim_for_start` checks again for `run` when it claims it (0 = none)."""
+    pool = limits.pools.get(run.agent)
+    return {
+        "total": limits.total or 0,
+        "pool_total": pool.total if pool is not None else 0,
+        "model_total": (pool.models.get(run.model or "") or 0) if pool is not None else 0,
+    }
+
+
 def _why_waiting(
     run: Run,
     limits: ConcurrencyConfig,

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.engine.backoff import paused_pools
 from bot.engine.executor import RunExecutor
-from bot.engine.limits import Selection, select_runs_to_start
+from bot.engine.limits import Selection, claim_limits, select_runs_to_start
 from bot.engine.transitions import record
 from bot.logs import get_logger, log_event
 from bot.services import Services
@@ -132,8 +132,9 @@ class Scheduler:
             await self._announce_waiting(queued, selection)
             for run in selection.start:
                 self._queued_last_pass.discard(run.id)
-                if not await self.services.runs.claim_for_start(run.id):
-                    continue  # another process (the CLI) started it
+                limits = claim_limits(run, self.services.settings.concurrency)
+                if not await self.services.runs.claim_for_start(run.id, **limits):
+                    continue  # another process (the CLI) started it, or one that fills a limit
                 started = await record(self.services.runs, run, RunState.RUNNING)
                 self._track(started, self.executor.execute(started))
             return selection

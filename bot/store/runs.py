@@ -142,11 +142,35 @@ class Runs:
             raise LookupError(f"run {run_id} does not exist")
         return run
 
-    async def claim_for_start(self, run_id: int) -> bool:
-        """Atomically move a queued run to running; False when someone else got it first."""
+    async def claim_for_start(
+        self, run_id: int, *, total: int = 0, pool_total: int = 0, model_total: int = 0
+    ) -> bool:
+        """Atomically move a queued run to running; False when someone else got it first, or
+        when, counted now, it would pass a limit (0 = none): `total` running runs, `pool_total`
+        of its agent, `model_total` of its agent and model, or a second running run on its
+        issue. The scheduling decision is made before the claim, by this process or another
+        (the server and `python -m bot dispatch` share the database), so the claim checks again
+        in the same statement."""
         cursor = await self.database.execute(
-            "UPDATE runs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
-            (now(), run_id),
+            "UPDATE runs SET state = 'running', started_at = :now"
+            " WHERE id = :id AND state = 'queued'"
+            " AND NOT EXISTS (SELECT 1 FROM runs AS other WHERE other.state = 'running'"
+            "  AND other.forge = runs.forge AND other.repo = runs.repo COLLATE NOCASE"
+            "  AND other.number = runs.number)"
+            " AND (:total = 0 OR (SELECT count(*) FROM runs AS other"
+            "  WHERE other.state = 'running') < :total)"
+            " AND (:pool_total = 0 OR (SELECT count(*) FROM runs AS other"
+            "  WHERE other.state = 'running' AND other.agent = runs.agent) < :pool_total)"
+            " AND (:model_total = 0 OR (SELECT count(*) FROM runs AS other"
+            "  WHERE other.state = 'running' AND other.agent = runs.agent"
+            "  AND other.model IS runs.model) < :model_total)",
+            {
+                "now": now(),
+                "id": run_id,
+                "total": total,
+                "pool_total": pool_total,
+                "model_total": model_total,
+            },
         )
         return cursor.rowcount == 1
 
