@@ -96,8 +96,7 @@ def misspelt_agent(word: str, known: frozenset[str]) -> str | None:
             return name
         if len(differences) == 2:
             first, second = differences
-            swapped = second == first + 1 and word[first] == name[second]
-            if swapped and word[second] == name[first]:
+            if second == first + 1 and (word[first], word[second]) == (name[second], name[first]):
                 return name
     return None
 

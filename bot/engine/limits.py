@@ -67,12 +67,13 @@ def select_runs_to_start(
 
 
 def claim_limits(run: Run, limits: ConcurrencyConfig) -> dict[str, int]:
-    """The limits `Runs.claim_for_start` checks again for `run` when it claims it (0 = none)."""
+    """The limits that apply to `run` (0 = none): the decision below applies them, and
+    `Runs.claim_for_start` checks them again when it claims the run."""
     pool = limits.pools.get(run.agent)
     return {
-        "total": limits.total or 0,
+        "total": limits.total,
         "pool_total": pool.total if pool is not None else 0,
-        "model_total": (pool.models.get(run.model or "") or 0) if pool is not None else 0,
+        "model_total": pool.models.get(run.model or "", 0) if pool is not None else 0,
     }
 
 
@@ -89,13 +90,12 @@ def _why_waiting(
         return "another run of this issue is active"
     if run.agent in paused_pools:
         return f"pool {run.agent} is paused after repeated quick failures"
-    if limits.total and total >= limits.total:
-        return f"global limit of {limits.total} running"
-    pool = limits.pools.get(run.agent)
-    if pool is not None:
-        if pool.total and per_pool[run.agent] >= pool.total:
-            return f"pool {run.agent} is at its limit of {pool.total}"
-        model_limit = pool.models.get(run.model or "")
-        if model_limit and per_model[(run.agent, run.model)] >= model_limit:
-            return f"model {run.agent}:{run.model} is at its limit of {model_limit}"
+    applying = claim_limits(run, limits)
+    if applying["total"] and total >= applying["total"]:
+        return f"global limit of {applying['total']} running"
+    if applying["pool_total"] and per_pool[run.agent] >= applying["pool_total"]:
+        return f"pool {run.agent} is at its limit of {applying['pool_total']}"
+    model_total = applying["model_total"]
+    if model_total and per_model[(run.agent, run.model)] >= model_total:
+        return f"model {run.agent}:{run.model} is at its limit of {model_total}"
     return ""
