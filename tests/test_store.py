@@ -80,22 +80,23 @@ async def test_claim_for_start_is_atomic(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("running", "queued", "limits", "claimed"),
     [
-        # (agent, model, issue) of the run already running, and of the one being claimed.
-        (("codex", None, 1), ("claude", None, 2), {"total": 1}, False),
-        (("codex", None, 1), ("claude", None, 2), {"total": 2}, True),
-        (("codex", None, 1), ("codex", None, 2), {"pool_total": 1}, False),
-        (("codex", None, 1), ("claude", None, 2), {"pool_total": 1}, True),  # another pool
-        (("codex", "o3", 1), ("codex", "o3", 2), {"model_total": 1}, False),
-        (("codex", "o3", 1), ("codex", "o4", 2), {"model_total": 1}, True),
-        (("codex", None, 1), ("codex", None, 2), {"model_total": 1}, False),  # both no model
-        (("codex", None, 1), ("claude", None, 1), {}, False),  # one running run per issue
-        (("codex", None, 1), ("codex", None, 2), {"total": 0, "pool_total": 0}, True),
+        # (agent, model, repo, issue) of the run already running, and of the one being claimed.
+        (("codex", None, "o/r", 1), ("claude", None, "o/r", 2), {"total": 1}, False),
+        (("codex", None, "o/r", 1), ("claude", None, "o/r", 2), {"total": 2}, True),
+        (("codex", None, "o/r", 1), ("codex", None, "o/r", 2), {"pool_total": 1}, False),
+        (("codex", None, "o/r", 1), ("claude", None, "o/r", 2), {"pool_total": 1}, True),
+        (("codex", "o3", "o/r", 1), ("codex", "o3", "o/r", 2), {"model_total": 1}, False),
+        (("codex", "o3", "o/r", 1), ("codex", "o4", "o/r", 2), {"model_total": 1}, True),
+        (("codex", None, "o/r", 1), ("codex", None, "o/r", 2), {"model_total": 1}, False),
+        (("codex", None, "o/r", 1), ("claude", None, "o/r", 1), {}, False),  # one per issue
+        (("codex", None, "O/R", 1), ("codex", None, "o/r", 1), {}, False),  # whatever the case
+        (("codex", None, "o/r", 1), ("codex", None, "o/r", 2), {"total": 0}, True),
     ],
 )
 async def test_a_claim_checks_the_limits_again_against_the_runs_running_now(
     tmp_path: Path,
-    running: tuple[str, str | None, int],
-    queued: tuple[str, str | None, int],
+    running: tuple[str, str | None, str, int],
+    queued: tuple[str, str | None, str, int],
     limits: dict[str, int],
     claimed: bool,
 ) -> None:
@@ -103,11 +104,11 @@ async def test_a_claim_checks_the_limits_again_against_the_runs_running_now(
     database = await open_database(tmp_path / "bot.sqlite3")
     runs = Runs(database)
     created = []
-    for agent, model, number in (running, queued):
+    for agent, model, repo, number in (running, queued):
         created.append(
             await runs.create(
                 forge="f",
-                repo="o/r",
+                repo=repo,
                 number=number,
                 agent=agent,
                 model=model,
@@ -119,22 +120,6 @@ async def test_a_claim_checks_the_limits_again_against_the_runs_running_now(
     assert await runs.claim_for_start(created[1].id, **limits) is claimed
     expected = RunState.RUNNING if claimed else RunState.QUEUED
     assert (await runs.get(created[1].id)).state is expected
-    await database.close()
-
-
-async def test_a_claim_sees_a_run_of_the_same_issue_whatever_the_case_of_the_repo(
-    tmp_path: Path,
-) -> None:
-    database = await open_database(tmp_path / "bot.sqlite3")
-    runs = Runs(database)
-    first = await runs.create(
-        forge="f", repo="O/R", number=1, agent="codex", trigger="cli", actor="a"
-    )
-    second = await runs.create(
-        forge="f", repo="o/r", number=1, agent="codex", trigger="cli", actor="a"
-    )
-    assert await runs.claim_for_start(first.id) is True
-    assert await runs.claim_for_start(second.id) is False
     await database.close()
 
 
