@@ -91,7 +91,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer rounds")
     quick = parser.parse_args().quick
     results = run(
-        "intake.py", *(["--rounds", "1", "--requests", "500", "--seconds", "2"] if quick else [])
+        "intake.py",
+        *(
+            ["--pairs", "1", "--rounds", "1", "--requests", "500", "--seconds", "2"]
+            if quick
+            else []
+        ),
     )
     results += run(
         "workspace.py", *(["--files", "2000", "--commits", "200", "--runs", "2"] if quick else [])
