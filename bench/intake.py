@@ -2,8 +2,9 @@
 
 Both servers run as separate processes; one client drives them in alternating rounds, so drift
 on a shared machine hits both alike, and the pair is started afresh `--pairs` times, since two
-processes of the same code can differ by a fifth here for their whole life. Prints deliveries/s (closed loop), and p50/p99 latency at a
-paced 200 deliveries/s, with the ratios. Run: `python bench/intake.py`.
+processes of the same code can differ by a fifth here for their whole life. Prints deliveries/s
+(closed loop), and p50/p99 latency at a paced 200 deliveries/s, with the ratios.
+Run: `python bench/intake.py`.
 """
 
 from __future__ import annotations
