@@ -129,8 +129,11 @@ async def test_a_resumed_run_that_asks_again_is_blocked_with_the_new_question(
 ) -> None:
     new_question = "The root README has two titles: keep which one?"
     async with running_bot(make_settings(world.root, world.forge.url), world.forge) as bot:
-        resumed, _ = await block_then_answer(bot, world, f"blocked:{new_question}")
+        resumed, blocked = await block_then_answer(bot, world, f"blocked:{new_question}")
     assert (resumed.state, resumed.question) == (RunState.BLOCKED, new_question)
     marker = f"<!-- agent-bot:run={resumed.id} -->"
     [status] = [c.body for c in world.forge.comments_on(REPO, 3) if marker in c.body]
     assert new_question in status and QUESTION not in status
+    # It links the run it resumes, by that run's status comment on this issue.
+    earlier = f"{world.forge.url}/{REPO}/issues/3#issuecomment-{blocked.status_comment_id}"
+    assert f"Resumes [run #{blocked.id}]({earlier})" in status

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from bot.store.runs import RunState
 from bot.web.keys import OPEN_STREAMS
-from bot.web.views import forge_web_url
-from tests.harness import TOKEN, make_settings
+from tests.harness import TOKEN
 from tests.web_world import (
     ADMIN_TOKEN,
     LEAKED,
@@ -126,17 +125,6 @@ async def test_run_page_shows_fields_links_prompt_and_log_redacted(web) -> None:
     assert "reading README.md" in running and "Please write the docs." in running
     assert f'data-stream="/runs/{seeded.running.id}/log/stream?offset=' in running
     assert LEAKED not in running and 'id="cancel-form"' in running
-
-
-def test_forge_web_url_defaults_to_github_com(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, "https://forge.example.org")
-    github = [
-        forge.model_copy(update={"url": "", "api_url": ""}) if forge.kind == "github" else forge
-        for forge in settings.forges
-    ]
-    settings = settings.model_copy(update={"forges": github})
-    assert forge_web_url(settings, "github") == "https://github.com"
-    assert forge_web_url(settings, "forgejo") == "https://forge.example.org"
 
 
 async def test_live_stream_sends_new_lines_and_ends_with_the_run(web) -> None:

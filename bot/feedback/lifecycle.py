@@ -18,6 +18,7 @@ from bot.feedback.messages import StatusView, render_pause_notice, render_status
 from bot.feedback.state_labels import sync_state_label
 from bot.feedback.status_comment import update_status_comment
 from bot.feedback.time_tracking import TimeTracker
+from bot.links import status_comment_url
 from bot.logs import get_logger, log_event
 from bot.redaction import Redactor, cached_redactor
 from bot.services import Services
@@ -93,7 +94,8 @@ class RunFeedback:
         previous_url = ""
         if run.resumed_from:
             previous = await self.services.runs.get(run.resumed_from)
-            previous_url = self._comment_url(previous) if previous else ""
+            if previous is not None:
+                previous_url = status_comment_url(self.services.settings, previous) or ""
         return StatusView(
             log_tail=self._log_tail(run) if not run.state.is_active else "",
             waiting_reason=reason,
@@ -102,14 +104,6 @@ class RunFeedback:
             time_tracking_note=self._notes.get(run.id, ""),
             frozen=run.state is RunState.QUEUED and await self.services.flags.is_frozen(),
         )
-
-    def _comment_url(self, run: Run) -> str:
-        forge = self.services.settings.forge(run.forge)
-        if forge is None or not run.status_comment_id:
-            return ""
-        web = forge.url or "https://github.com"
-        kind = "pulls" if run.is_pull_request and forge.kind != "github" else "issues"
-        return f"{web}/{run.repo}/{kind}/{run.number}#issuecomment-{run.status_comment_id}"
 
     def _log_tail(self, run: Run) -> str:
         stream, _ = run_log_files(run)

@@ -6,13 +6,12 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from bot.appkeys import SERVICES
 from bot.config import Settings
-from bot.events import ForgeKind
+from bot.links import issue_url, status_comment_url
 from bot.redaction import cached_redactor
 from bot.replies import format_duration
 from bot.store.runs import Run
@@ -77,34 +76,9 @@ def redact_tree(value: Any, redact: Redact) -> Any:
     return value
 
 
-def forge_web_url(settings: Settings, forge_name: str) -> str | None:
-    """The forge's web root: its `url`, or what its API URL implies (github.com by default)."""
-    forge = settings.forge(forge_name)
-    if forge is None:
-        return None
-    if forge.url:
-        return forge.url.rstrip("/")
-    if forge.kind is ForgeKind.GITHUB:
-        api = forge.api_url.rstrip("/")
-        if not api or urlsplit(api).hostname == "api.github.com":
-            return "https://github.com"
-        return api.removesuffix("/api/v3")
-    return forge.api_url.rstrip("/").removesuffix("/api/v1") or None
-
-
 def run_links(settings: Settings, run: Run) -> dict[str, str | None]:
     """Links to the issue or pull request, the bot's status comment and the opened PR."""
-    root = forge_web_url(settings, run.forge)
-    forge = settings.forge(run.forge)
-    issue = comment = None
-    if root:
-        if run.is_pull_request:
-            kind = "pull" if forge and forge.kind is ForgeKind.GITHUB else "pulls"
-        else:
-            kind = "issues"
-        issue = f"{root}/{run.repo}/{kind}/{run.number}"
-        if run.status_comment_id:
-            comment = f"{issue}#issuecomment-{run.status_comment_id}"
+    issue, comment = issue_url(settings, run), status_comment_url(settings, run)
     pull_request = (
         run.pr_url if run.pr_url and run.pr_url.startswith(("https://", "http://")) else None
     )
