@@ -35,7 +35,11 @@ SANDBOX = (
     "Do NOT navigate outside this repository."
 )
 BYPASS = "--dangerously-bypass-approvals-and-sandbox"
-SOCAT = "socat TCP-LISTEN:11434,fork,reuseaddr TCP:host.docker.internal:11434 & sleep 0.5"
+SOCAT = (
+    "host=host.docker.internal; if ! grep -q host.docker.internal /etc/hosts"
+    " && grep -q host.containers.internal /etc/hosts; then host=host.containers.internal; fi;"
+    ' socat TCP-LISTEN:11434,fork,reuseaddr "TCP:$host:11434" & sleep 0.5'
+)
 
 
 @pytest.mark.parametrize(

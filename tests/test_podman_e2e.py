@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.engine.agents import LOCAL_HOST_CHOICE
 from bot.store.runs import Run, RunState
 from tests import podman_image
 from tests.deliveries import load_fixture
@@ -199,3 +200,24 @@ async def test_a_restarted_bot_follows_the_container_by_name(
         [run] = await bot.services.runs.list()
     assert (run.state, run.exit_code, run.container_name) == (RunState.COMPLETED, 0, name)
     assert (workspace_of(world) / "repo" / "agent-note.txt").read_text() == "written after a nap\n"
+
+
+@pytest.mark.parametrize(
+    ("add_host", "expected"),
+    [
+        ([], None),  # whichever name this podman gives the host
+        (["--add-host=host.docker.internal:10.0.0.1"], "host.docker.internal"),  # as docker runs
+    ],
+)
+def test_the_local_agent_proxy_names_the_host_as_the_container_knows_it(
+    image: str, add_host: list[str], expected: str | None
+) -> None:
+    script = f'{LOCAL_HOST_CHOICE}; echo "$host"; cat /etc/hosts'
+    result = podman_image.podman(
+        "run", "--rm", *podman_image.RUN_ARGS, *add_host, image, "sh", "-c", script
+    )
+    assert result.returncode == 0, result.stderr
+    chosen, _, hosts = result.stdout.partition("\n")
+    assert chosen in hosts.split()  # a name the container's /etc/hosts resolves
+    if expected is not None:
+        assert chosen == expected

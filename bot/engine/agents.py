@@ -27,8 +27,16 @@ CLAUDE_SANDBOX_PROMPT = (
     "SANDBOX: You are restricted to the current directory only. Do NOT use absolute paths. "
     "Do NOT navigate outside this repository."
 )
+# The host's name inside the container, in `$host`: docker (given `--add-host`) and podman
+# from 4.7 call it host.docker.internal; podman before 4.7 (Debian 12 has 4.3) only knows
+# host.containers.internal, and rejects docker's `host-gateway` that would add the other name.
+LOCAL_HOST_CHOICE = (
+    "host=host.docker.internal; if ! grep -q host.docker.internal /etc/hosts"
+    " && grep -q host.containers.internal /etc/hosts; then host=host.containers.internal; fi"
+)
+# The local agent's ollama on the host, reached from inside the container at localhost:11434.
 LOCAL_PROXY_SCRIPT = (
-    "socat TCP-LISTEN:11434,fork,reuseaddr TCP:host.docker.internal:11434 & sleep 0.5"
+    f'{LOCAL_HOST_CHOICE}; socat TCP-LISTEN:11434,fork,reuseaddr "TCP:$host:11434" & sleep 0.5'
 )
 
 BASE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")

@@ -195,7 +195,8 @@ def container_command(
     argv += ["--name", validate_container_name(container_name)]
     if runtime == "docker":
         # Not podman: it names the host host.docker.internal itself from 4.7 on, and before
-        # that (Debian 12 has 4.3) it rejects `host-gateway` ("invalid IP address in add-host").
+        # that (Debian 12 has 4.3) it rejects `host-gateway` ("invalid IP address in add-host")
+        # and names it host.containers.internal only (see agents.LOCAL_HOST_CHOICE).
         argv.append("--add-host=host.docker.internal:host-gateway")
     if gpu:
         argv.append("--gpu=metal" if runtime == "apple" else "--gpus=all")
