@@ -11,9 +11,9 @@ import orjson
 from aiohttp import web
 
 from bot.appkeys import INBOX, SETTINGS, WORKER
-from bot.events import CommentEvent, EventBase, IgnoredEvent, PayloadError, PingEvent
+from bot.events import IgnoredEvent, PayloadError, PingEvent
 from bot.logs import get_logger, log_event
-from bot.normalise import normalise
+from bot.normalise import Triaged, triage
 from bot.observability.metrics import METRICS
 from bot.signatures import signature_is_valid
 from bot.store.inbox import InboxRow
@@ -120,43 +120,44 @@ async def _receive(request: web.Request, started: float) -> web.Response:
         return _reply(400, "missing or oversized X-GitHub-Delivery header")
     event_type = _event_type(request)
     try:
-        payload = orjson.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        return _reply(400, f"malformed JSON: {str(error).splitlines()[0][:200]}")
-    try:
-        event = normalise(
+        # Checked, not built: the event is made when the delivery is processed.
+        triaged = triage(
             forge=forge_name,
             forge_kind=forge.kind,
             event_name=event_name,
             event_type=event_type,
-            payload=payload,
+            payload=body,
             delivery_id=delivery_id,
         )
     except PayloadError as error:
-        return _reply(400, f"payload: {str(error).splitlines()[0][:300]}")
+        reason = str(error).splitlines()[0][:300]
+        return _reply(400, reason if reason.startswith("malformed JSON") else f"payload: {reason}")
     fields: dict[str, object] = {
         "delivery": delivery_id,
         "forge": forge_name,
         "github_event": event_name,
     }
-    if isinstance(event, PingEvent):
+    if isinstance(triaged, PingEvent):
         log_event(logger, logging.INFO, "ping", **fields)
         pong = web.Response(status=200, text="pong")
         pong[OUTCOME] = "ping"
         return pong
-    if isinstance(event, CommentEvent) and not POSSIBLE_COMMAND.search(event.comment_body):
-        event = IgnoredEvent(reason="a comment without a command")
-    if isinstance(event, IgnoredEvent):
-        log_event(logger, logging.DEBUG, "ignored", reason=event.reason, **fields)
-        return _reply(202, f"ignored: {event.reason}", "ignored")
-    if isinstance(event, EventBase):
-        fields |= {"repo": event.repo.full_name, "issue": event.number}
+    if (
+        isinstance(triaged, Triaged)
+        and triaged.comment_body is not None
+        and not POSSIBLE_COMMAND.search(triaged.comment_body)
+    ):
+        triaged = IgnoredEvent(reason="a comment without a command")
+    if isinstance(triaged, IgnoredEvent):
+        log_event(logger, logging.DEBUG, "ignored", reason=triaged.reason, **fields)
+        return _reply(202, f"ignored: {triaged.reason}", "ignored")
+    fields |= {"repo": triaged.repo, "issue": triaged.number}
     row_id = await request.app[INBOX].add(forge_name, delivery_id, event_name, event_type, body)
     if row_id is None:
         log_event(logger, logging.INFO, "duplicate delivery", **fields)
         return _reply(200, "duplicate delivery: already received", "duplicate")
     request.app[WORKER].submit(
-        InboxRow(row_id, forge_name, delivery_id, event_name, event_type, body), event
+        InboxRow(row_id, forge_name, delivery_id, event_name, event_type, body)
     )
     log_event(
         logger,

@@ -3,6 +3,7 @@
 import copy
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.events import CommentEvent, ForgeKind, IgnoredEvent, LabelEvent, PayloadError, PingEvent
-from bot.normalise import diff_label_snapshot, normalise, resolve_label_event
+from bot.normalise import Triaged, diff_label_snapshot, normalise, resolve_label_event, triage
 
 # The checkout sits next to `shared/` (here /work/main beside /work/shared; in CI likewise).
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
@@ -261,12 +262,76 @@ def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
     return [prefix, *(p for key, child in items for p in paths(child, (*prefix, key)))]
 
 
-def check(kind: ForgeKind, event: str, sub: str | None, payload: object) -> None:
-    """Fuzzing: any input gives a model or a one-line PayloadError, never another exception."""
+def outcome(call: Callable[[], object]) -> object:
+    """What a call gives: its result, or PayloadError (the class) after checking the message."""
     try:
-        assert isinstance(run(kind, event, sub, payload), MODELS)
+        return call()
     except PayloadError as exc:
         assert str(exc) and "\n" not in str(exc)
+        return PayloadError
+
+
+def check(kind: ForgeKind, event: str, sub: str | None, payload: object) -> None:
+    """Fuzzing: any input gives a model or a one-line PayloadError, never another exception;
+    the same from the raw body as from the decoded JSON; and triage agrees with normalise."""
+    decoded = outcome(lambda: run(kind, event, sub, payload))
+    assert decoded is PayloadError or isinstance(decoded, MODELS)
+    try:
+        body = json.dumps(payload, allow_nan=False).encode()
+    except ValueError:
+        return  # NaN or infinity: not JSON, so no body can carry it
+    if isinstance(payload, dict):
+        assert outcome(lambda: run(kind, event, sub, body)) == decoded
+    assert_triage_agrees(kind, event, sub, body, decoded)
+
+
+def assert_triage_agrees(
+    kind: ForgeKind, event: str, sub: str | None, body: bytes, normalised: object
+) -> None:
+    triaged = outcome(lambda: triage(forge=f"my-{kind}", forge_kind=kind, event_name=event,
+                                     event_type=sub, payload=body, delivery_id="d-1"))  # fmt: skip
+    if isinstance(normalised, CommentEvent | LabelEvent):
+        comment = normalised.comment_body if isinstance(normalised, CommentEvent) else None
+        assert triaged == Triaged(normalised.repo.full_name, normalised.number, comment)
+    else:
+        assert triaged == normalised  # the same PayloadError, ignored reason or ping
+
+
+@pytest.mark.parametrize("row", CASES, ids=[row[0] for row in CASES])
+def test_fixture_from_its_body_and_triaged(row: tuple) -> None:
+    """Each fixture gives the same event read from its raw body, and triage agrees with it."""
+    name, event, sub = row[:3]
+    body = (FIXTURES / name).read_bytes()
+    event_from_dict = run(kind := kind_of(name), event, sub, load(name))
+    assert run(kind, event, sub, body) == event_from_dict
+    assert_triage_agrees(kind, event, sub, body, event_from_dict)
+
+
+BAD_BODIES = [
+    ("issue_comment", b"{not json", "malformed JSON"),
+    ("pull_request", b'{"action": "label_updated", ', "malformed JSON"),
+    ("push", b"\xff\xfe", "malformed JSON"),  # an event the bot ignores: still refused
+    ("ping", b"nope", "malformed JSON"),
+    ("issues", b"[1, 2]", "expected a JSON object"),
+    ("push", b'"text"', "expected a JSON object"),
+    ("issue_comment", b'{"action": 5}', "issue_comment: bad field 'action'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "event", "body", "needle"),
+    [(kind, *row) for kind in (GH, FJ) for row in BAD_BODIES]
+    + [
+        (GH, "pull_request", b'{"action": "labeled"}', "missing field 'pull_request'"),
+        (FJ, "pull_request", b'{"action": "label_updated"}', "missing field 'pull_request'"),
+        (FJ, "issues", b'{"action": "label_cleared", "issue": {}}', "missing field 'issue.number'"),
+    ],
+)
+def test_bad_bodies(kind: ForgeKind, event: str, body: bytes, needle: str) -> None:
+    with pytest.raises(PayloadError, match=needle):
+        run(kind, event, None, body)
+    with pytest.raises(PayloadError, match=needle):
+        triage(forge="f", forge_kind=kind, event_name=event, event_type=None, payload=body)
 
 
 @FUZZ

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from bot.events import CommentEvent, EventBase, LabelEvent, NormalisedEvent
@@ -30,7 +29,7 @@ def is_ignored_actor(services: Services, event: EventBase) -> bool:
 async def handle_inbox_row(
     services: Services, row: InboxRow, event: NormalisedEvent | None = None
 ) -> str:
-    """Process one inbox row (normalising its body unless intake already did); return a short
+    """Process one inbox row (normalising its body, unless the event is given); return a short
     outcome word for the inbox."""
     forge_config = services.settings.forge(row.forge)
     if forge_config is None:
@@ -41,7 +40,7 @@ async def handle_inbox_row(
             forge_kind=forge_config.kind,
             event_name=row.event,
             event_type=row.event_type,
-            payload=json.loads(row.body),
+            payload=bytes(row.body),
             delivery_id=row.delivery_id,
         )
     if isinstance(event, LabelEvent):

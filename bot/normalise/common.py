@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -97,16 +98,30 @@ class RawChanges(Raw):
 
 
 class RawAction(Raw):
+    """The `action` alone; the base of payloads read in one pass with it (`parse_acting`)."""
+
     action: str
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the caller knows about a delivery besides its payload."""
+    """What the caller knows about a delivery besides its payload. With `triage`, a delivery
+    that carries a possible trigger is checked but its event is not built (see `Triaged`)."""
 
     forge: str
     forge_kind: ForgeKind
     delivery_id: str
+    triage: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Triaged:
+    """A delivery checked at intake that may carry a trigger: its payload has every field its
+    event needs. The event itself is built when the delivery is processed."""
+
+    repo: str
+    number: int
+    comment_body: str | None = None  # a comment's body, for intake's command check
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -118,6 +133,10 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
     if not errors:
         return one_line(f"{what}: invalid payload")
     first = errors[0]
+    if first["type"] == "json_invalid":
+        return one_line(f"malformed JSON: {first['msg'].removeprefix('Invalid JSON: ')}")
+    if first["type"] == "model_type" and not first["loc"]:
+        return "expected a JSON object"
     path = ".".join(str(part) for part in first["loc"]) or "<payload>"
     if first["type"] == "missing":
         text = f"{what}: missing field '{path}'"
@@ -135,9 +154,20 @@ def one_line(text: str) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
-def parse(model: type[M], payload: dict[str, Any], what: str) -> M:
+# A payload: the raw JSON body (read straight into the models: only the fields they name are
+# made into Python objects), or the JSON already decoded.
+Payload = bytes | dict[str, Any]
+
+
+class RawObject(Raw):
+    """Any JSON object: checks that a body is one, making nothing of its fields."""
+
+
+def parse(model: type[M], payload: Payload, what: str) -> M:
     """Validate `payload` as `model`, turning any ValidationError into a PayloadError."""
     try:
+        if isinstance(payload, bytes):
+            return model.model_validate_json(payload)
         return model.model_validate(payload)
     except ValidationError as exc:
         raise PayloadError(describe_validation_error(exc, what)) from None
@@ -151,13 +181,41 @@ def build(model: type[M], what: str, **fields: Any) -> M:
         raise PayloadError(describe_validation_error(exc, what)) from None
 
 
-def action_of(payload: dict[str, Any], what: str) -> str:
+def action_of(payload: Payload, what: str) -> str:
     """The payload's `action`, which every event the bot handles carries."""
     return parse(RawAction, payload, what).action
 
 
+A = TypeVar("A", bound=RawAction)
+
+
+def parse_acting(
+    model: type[A], payload: Payload, what: str, actions: Container[str]
+) -> A | IgnoredEvent:
+    """Validate `payload` as `model`, action included, in one pass; a delivery whose action is
+    not among `actions` is ignored whatever else it lacks, as if its action were read first."""
+    try:
+        raw = parse(model, payload, what)
+    except PayloadError:
+        action = action_of(payload, what)  # its own error when the action itself is bad
+        if action not in actions:
+            return ignored(f"{what} action {short(action)} carries no trigger")
+        raise
+    if raw.action not in actions:
+        return ignored(f"{what} action {short(raw.action)} carries no trigger")
+    return raw
+
+
 def ignored(reason: str) -> IgnoredEvent:
     return IgnoredEvent(reason=one_line(reason))
+
+
+def no_trigger(payload: Payload, reason: str) -> IgnoredEvent:
+    """An event the bot has no use for: ignored, once its body is known to be a JSON object
+    (malformed JSON is refused whatever the event)."""
+    if isinstance(payload, bytes):
+        parse(RawObject, payload, "payload")
+    return ignored(reason)
 
 
 def short(value: object) -> str:

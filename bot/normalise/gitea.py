@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from bot.events import CommentEvent, CommentKind, LabelEvent, NormalisedEvent
+from bot.events import CommentEvent, CommentKind, IgnoredEvent, LabelEvent, NormalisedEvent
 from bot.normalise.common import (
     Context,
+    Payload,
     PositiveId,
     Raw,
+    RawAction,
     RawChanges,
     RawComment,
     RawIssue,
     RawPullRequest,
     RawRepository,
     RawUser,
+    Triaged,
     action_of,
     base_fields,
     build,
@@ -22,7 +23,9 @@ from bot.normalise.common import (
     ignored,
     issue_fields,
     label_names,
+    no_trigger,
     parse,
+    parse_acting,
     previous_body,
     pull_request_fields,
     short,
@@ -65,24 +68,27 @@ class _ReviewPayload(Raw):
     sender: RawUser
 
 
-class _IssueLabelPayload(Raw):
+class _IssueLabelPayload(RawAction):
     issue: RawIssue
     repository: RawRepository
     sender: RawUser
 
 
-class _PullRequestLabelPayload(Raw):
+class _PullRequestLabelPayload(RawAction):
     pull_request: RawPullRequest
     repository: RawRepository
     sender: RawUser
 
 
-def _comment(ctx: Context, event_type: str | None, payload: dict[str, Any]) -> NormalisedEvent:
+def _comment(
+    ctx: Context, event_type: str | None, payload: Payload, action: str
+) -> NormalisedEvent | Triaged:
     what = "issue_comment"
-    action = action_of(payload, what)
     if action not in _COMMENT_ACTIONS:
         return ignored(f"{what} action {short(action)} carries no trigger")
     raw = parse(_CommentPayload, payload, what)
+    if ctx.triage:
+        return Triaged(raw.repository.full_name, raw.issue.number, raw.comment.body or "")
     fields = issue_fields(raw.issue)
     if not fields["html_url"] and raw.comment.html_url:
         # Issues of older Gitea versions carry no `html_url`; the comment's has it.
@@ -111,15 +117,18 @@ def _comment(ctx: Context, event_type: str | None, payload: dict[str, Any]) -> N
     )
 
 
-def _review(ctx: Context, event_name: str, payload: dict[str, Any]) -> NormalisedEvent:
+def _review(
+    ctx: Context, event_name: str, payload: Payload, action: str
+) -> NormalisedEvent | Triaged:
     what = event_name
-    action = action_of(payload, what)
     if action != _REVIEWED:
         return ignored(f"{short(what)} action {short(action)} carries no trigger")
     raw = parse(_ReviewPayload, payload, short(what))
     content = raw.review.content or ""
     if not content.strip():
         return ignored("review without a body carries no trigger")
+    if ctx.triage:
+        return Triaged(raw.repository.full_name, raw.pull_request.number, content)
     fields = pull_request_fields(raw.pull_request)
     head = fields["pull_request_head"]
     # Gitea/Forgejo send no id for a review: derive a stable one (see synthetic_comment_id).
@@ -143,44 +152,48 @@ def _review(ctx: Context, event_name: str, payload: dict[str, Any]) -> Normalise
     )
 
 
-def _labels(ctx: Context, event_name: str, payload: dict[str, Any]) -> NormalisedEvent:
+def _labels(ctx: Context, event_name: str, payload: Payload) -> NormalisedEvent | Triaged:
     what = event_name
-    action = action_of(payload, what)
-    if action not in _LABEL_ACTIONS:
-        return ignored(f"{what} action {short(action)} carries no trigger")
-    fields: dict[str, Any]
-    if event_name == "pull_request":
-        pr = parse(_PullRequestLabelPayload, payload, what)
-        fields = {
-            **base_fields(ctx, pr.repository, pr.sender),
-            **pull_request_fields(pr.pull_request),
-        }
-        current = label_names(pr.pull_request.labels)
+    model = _PullRequestLabelPayload if event_name == "pull_request" else _IssueLabelPayload
+    raw = parse_acting(model, payload, what, _LABEL_ACTIONS)
+    if isinstance(raw, IgnoredEvent):
+        return raw
+    if isinstance(raw, _PullRequestLabelPayload):
+        if ctx.triage:
+            return Triaged(raw.repository.full_name, raw.pull_request.number)
+        fields = pull_request_fields(raw.pull_request)
+        labels = raw.pull_request.labels
     else:
-        issue = parse(_IssueLabelPayload, payload, what)
-        fields = {**base_fields(ctx, issue.repository, issue.sender), **issue_fields(issue.issue)}
-        current = label_names(issue.issue.labels)
-    if action == "label_cleared":
-        current = ()
-    return build(LabelEvent, what, **fields, current_labels=current, labels_are_snapshot=True)
-
-
-def _is_review(event_name: str, event_type: str | None, payload: dict[str, Any]) -> bool:
-    if event_name in _REVIEW_EVENTS or event_type in _REVIEW_SUBTYPES:
-        return True
-    # Older Gitea sent a "comment" review as event `issue_comment`, sub-type
-    # `pull_request_comment`, with the review payload (action `reviewed`, no `comment`).
-    return event_name == "issue_comment" and payload.get("action") == _REVIEWED
+        if ctx.triage:
+            return Triaged(raw.repository.full_name, raw.issue.number)
+        fields = issue_fields(raw.issue)
+        labels = raw.issue.labels
+    current = () if raw.action == "label_cleared" else label_names(labels)
+    return build(
+        LabelEvent,
+        what,
+        **base_fields(ctx, raw.repository, raw.sender),
+        **fields,
+        current_labels=current,
+        labels_are_snapshot=True,
+    )
 
 
 def normalise_gitea(
-    ctx: Context, event_name: str, event_type: str | None, payload: dict[str, Any]
-) -> NormalisedEvent:
+    ctx: Context, event_name: str, event_type: str | None, payload: Payload
+) -> NormalisedEvent | Triaged:
     """Normalise one Gitea or Forgejo delivery (`ping` is handled by the caller)."""
-    if _is_review(event_name, event_type, payload):
-        return _review(ctx, event_name, payload)
+    if event_name in _REVIEW_EVENTS or event_type in _REVIEW_SUBTYPES:
+        return _review(ctx, event_name, payload, action_of(payload, event_name))
     if event_name == "issue_comment":
-        return _comment(ctx, event_type, payload)
+        action = action_of(payload, event_name)
+        if action == _REVIEWED:
+            # Older Gitea sent a "comment" review as event `issue_comment`, sub-type
+            # `pull_request_comment`, with the review payload (action `reviewed`, no `comment`).
+            return _review(ctx, event_name, payload, action)
+        return _comment(ctx, event_type, payload, action)
     if event_name in ("issues", "pull_request"):
         return _labels(ctx, event_name, payload)
-    return ignored(f"{ctx.forge_kind.value} event {short(event_name)} carries no trigger")
+    return no_trigger(
+        payload, f"{ctx.forge_kind.value} event {short(event_name)} carries no trigger"
+    )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.events import CommentEvent, CommentKind, LabelEvent, NormalisedEvent
+from bot.events import CommentEvent, CommentKind, IgnoredEvent, LabelEvent, NormalisedEvent
 from bot.normalise.common import (
     Context,
+    Payload,
     PositiveId,
     Raw,
+    RawAction,
     RawChanges,
     RawComment,
     RawIssue,
@@ -17,14 +19,15 @@ from bot.normalise.common import (
     RawPullRequest,
     RawRepository,
     RawUser,
-    action_of,
+    Triaged,
     base_fields,
     build,
     editor_or_author,
     ignored,
     issue_fields,
     label_names,
-    parse,
+    no_trigger,
+    parse_acting,
     previous_body,
     pull_request_fields,
     short,
@@ -35,7 +38,7 @@ _REVIEW_ACTIONS = {"submitted": "created", "edited": "edited"}
 _LABEL_ACTIONS = ("labeled", "unlabeled")
 
 
-class _IssueCommentPayload(Raw):
+class _IssueCommentPayload(RawAction):
     issue: RawIssue
     comment: RawComment
     repository: RawRepository
@@ -43,7 +46,7 @@ class _IssueCommentPayload(Raw):
     sender: RawUser | None = None
 
 
-class _ReviewCommentPayload(Raw):
+class _ReviewCommentPayload(RawAction):
     pull_request: RawPullRequest
     comment: RawComment
     repository: RawRepository
@@ -57,33 +60,35 @@ class _Review(Raw):
     user: RawUser
 
 
-class _ReviewPayload(Raw):
+class _ReviewPayload(RawAction):
     pull_request: RawPullRequest
     review: _Review
     repository: RawRepository
     changes: RawChanges | None = None
 
 
-class _IssueLabelPayload(Raw):
+class _IssueLabelPayload(RawAction):
     issue: RawIssue
     label: RawLabel | None = None
     repository: RawRepository
     sender: RawUser
 
 
-class _PullRequestLabelPayload(Raw):
+class _PullRequestLabelPayload(RawAction):
     pull_request: RawPullRequest
     label: RawLabel | None = None
     repository: RawRepository
     sender: RawUser
 
 
-def _issue_comment(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
+def _issue_comment(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     what = "issue_comment"
-    action = action_of(payload, what)
-    if action not in _COMMENT_ACTIONS:
-        return ignored(f"{what} action {short(action)} carries no trigger")
-    raw = parse(_IssueCommentPayload, payload, what)
+    raw = parse_acting(_IssueCommentPayload, payload, what, _COMMENT_ACTIONS)
+    if isinstance(raw, IgnoredEvent):
+        return raw
+    action = raw.action
+    if ctx.triage:
+        return Triaged(raw.repository.full_name, raw.issue.number, raw.comment.body or "")
     fields = issue_fields(raw.issue)
     return build(
         CommentEvent,
@@ -98,12 +103,14 @@ def _issue_comment(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
     )
 
 
-def _review_comment(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
+def _review_comment(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     what = "pull_request_review_comment"
-    action = action_of(payload, what)
-    if action not in _COMMENT_ACTIONS:
-        return ignored(f"{what} action {short(action)} carries no trigger")
-    raw = parse(_ReviewCommentPayload, payload, what)
+    raw = parse_acting(_ReviewCommentPayload, payload, what, _COMMENT_ACTIONS)
+    if isinstance(raw, IgnoredEvent):
+        return raw
+    action = raw.action
+    if ctx.triage:
+        return Triaged(raw.repository.full_name, raw.pull_request.number, raw.comment.body or "")
     return build(
         CommentEvent,
         what,
@@ -117,14 +124,16 @@ def _review_comment(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
     )
 
 
-def _review(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
+def _review(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     what = "pull_request_review"
-    action = action_of(payload, what)
-    if action not in _REVIEW_ACTIONS:
-        return ignored(f"{what} action {short(action)} carries no trigger")
-    raw = parse(_ReviewPayload, payload, what)
+    raw = parse_acting(_ReviewPayload, payload, what, _REVIEW_ACTIONS)
+    if isinstance(raw, IgnoredEvent):
+        return raw
+    action = raw.action
     if not (raw.review.body or "").strip():
         return ignored(f"{what} without a body carries no trigger")
+    if ctx.triage:
+        return Triaged(raw.repository.full_name, raw.pull_request.number, raw.review.body)
     return build(
         CommentEvent,
         what,
@@ -157,12 +166,14 @@ def _label_change(action: str, label: RawLabel | None, current: tuple[str, ...])
     }
 
 
-def _issues(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
+def _issues(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     what = "issues"
-    action = action_of(payload, what)
-    if action not in _LABEL_ACTIONS:
-        return ignored(f"{what} action {short(action)} carries no trigger")
-    raw = parse(_IssueLabelPayload, payload, what)
+    raw = parse_acting(_IssueLabelPayload, payload, what, _LABEL_ACTIONS)
+    if isinstance(raw, IgnoredEvent):
+        return raw
+    action = raw.action
+    if ctx.triage:
+        return Triaged(raw.repository.full_name, raw.issue.number)
     return build(
         LabelEvent,
         what,
@@ -172,12 +183,14 @@ def _issues(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
     )
 
 
-def _pull_request(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
+def _pull_request(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     what = "pull_request"
-    action = action_of(payload, what)
-    if action not in _LABEL_ACTIONS:
-        return ignored(f"{what} action {short(action)} carries no trigger")
-    raw = parse(_PullRequestLabelPayload, payload, what)
+    raw = parse_acting(_PullRequestLabelPayload, payload, what, _LABEL_ACTIONS)
+    if isinstance(raw, IgnoredEvent):
+        return raw
+    action = raw.action
+    if ctx.triage:
+        return Triaged(raw.repository.full_name, raw.pull_request.number)
     return build(
         LabelEvent,
         what,
@@ -187,7 +200,7 @@ def _pull_request(ctx: Context, payload: dict[str, Any]) -> NormalisedEvent:
     )
 
 
-_HANDLERS: dict[str, Callable[[Context, dict[str, Any]], NormalisedEvent]] = {
+_HANDLERS: dict[str, Callable[[Context, Payload], NormalisedEvent | Triaged]] = {
     "issue_comment": _issue_comment,
     "pull_request_review_comment": _review_comment,
     "pull_request_review": _review,
@@ -196,9 +209,9 @@ _HANDLERS: dict[str, Callable[[Context, dict[str, Any]], NormalisedEvent]] = {
 }
 
 
-def normalise_github(ctx: Context, event_name: str, payload: dict[str, Any]) -> NormalisedEvent:
+def normalise_github(ctx: Context, event_name: str, payload: Payload) -> NormalisedEvent | Triaged:
     """Normalise one GitHub delivery (`ping` is handled by the caller)."""
     handler = _HANDLERS.get(event_name)
     if handler is None:
-        return ignored(f"GitHub event {short(event_name)} carries no trigger")
+        return no_trigger(payload, f"GitHub event {short(event_name)} carries no trigger")
     return handler(ctx, payload)
