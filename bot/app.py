@@ -13,7 +13,6 @@ from bot.appkeys import INBOX, SERVICES, SETTINGS, WORKER
 from bot.config import Settings
 from bot.engine.executor import RunExecutor
 from bot.engine.scheduler import Scheduler
-from bot.events import NormalisedEvent
 from bot.feedback.lifecycle import RunFeedback
 from bot.feedback.outbox import Outbox
 from bot.forge.factory import create_forge
@@ -93,8 +92,8 @@ async def resources(app: web.Application) -> AsyncIterator[None]:
     services = Services.from_database(settings, database, writer)
     build_forges(services, session, app.get(FORGE_RETRY_POLICY))
 
-    async def handle_row(row: InboxRow, event: NormalisedEvent | None) -> str:
-        return await handle_inbox_row(services, row, event)
+    async def handle_row(row: InboxRow) -> str:
+        return await handle_inbox_row(services, row)
 
     services.outbox = Outbox(database, services.forges)
     feedback = RunFeedback(services)

@@ -7,14 +7,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.events import NormalisedEvent
 from bot.logs import get_logger, log_event
 from bot.store.inbox import Inbox, InboxRow
 
 logger = get_logger("worker")
 
-# Handles a row; the event is passed when intake already normalised it (None after a restart).
-RowHandler = Callable[[InboxRow, NormalisedEvent | None], Awaitable[str]]
+# Handles a row (intake has checked its body; the handler builds its event) and returns an outcome.
+RowHandler = Callable[[InboxRow], Awaitable[str]]
 # While deliveries are being received, each consumer waits at most this long for a gap before
 # it processes its next row anyway.
 BURST_YIELD_SECONDS = 0.05
@@ -92,11 +91,11 @@ class InboxWorker:
         self.concurrency = concurrency
         self.burst_yield_seconds = burst_yield_seconds
         self.intake = IntakeActivity()
-        self.queue: asyncio.Queue[tuple[InboxRow, NormalisedEvent | None]] = asyncio.Queue()
+        self.queue: asyncio.Queue[InboxRow] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
 
-    def submit(self, row: InboxRow, event: NormalisedEvent | None = None) -> None:
-        self.queue.put_nowait((row, event))
+    def submit(self, row: InboxRow) -> None:
+        self.queue.put_nowait(row)
 
     async def start(self) -> int:
         """Start the consumers and queue every row left unprocessed by an earlier process."""
@@ -128,17 +127,17 @@ class InboxWorker:
 
     async def _consume(self) -> None:
         while True:
-            row, event = await self.queue.get()
+            row = await self.queue.get()
             try:
                 await self.intake.gap(self.burst_yield_seconds)
-                await self._process(row, event)
+                await self._process(row)
             finally:
                 self.queue.task_done()
 
-    async def _process(self, row: InboxRow, event: NormalisedEvent | None) -> None:
+    async def _process(self, row: InboxRow) -> None:
         fields = {"delivery": row.delivery_id, "forge": row.forge, "inbox_id": row.id}
         try:
-            outcome = await self.handle_row(row, event)
+            outcome = await self.handle_row(row)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - one bad delivery must not stop the worker

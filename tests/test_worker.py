@@ -6,7 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-from bot.events import NormalisedEvent
 from bot.store import open_database
 from bot.store.inbox import Inbox, InboxRow
 from bot.worker import InboxWorker, IntakeActivity
@@ -62,7 +61,7 @@ async def test_rows_wait_for_the_burst_to_end_then_are_processed_and_marked(
     inbox = Inbox(database)
     handled: list[int] = []
 
-    async def handle(row: InboxRow, event: NormalisedEvent | None) -> str:
+    async def handle(row: InboxRow) -> str:
         handled.append(row.id)
         return "done"
 

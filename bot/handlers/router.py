@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.events import CommentEvent, EventBase, LabelEvent, NormalisedEvent
+from bot.events import CommentEvent, EventBase, LabelEvent
 from bot.handlers.comments import handle_comment
 from bot.handlers.labels import handle_label_change
 from bot.logs import get_logger, log_event
@@ -26,23 +26,20 @@ def is_ignored_actor(services: Services, event: EventBase) -> bool:
     return event.actor_login.lower() in ignored
 
 
-async def handle_inbox_row(
-    services: Services, row: InboxRow, event: NormalisedEvent | None = None
-) -> str:
-    """Process one inbox row (normalising its body, unless the event is given); return a short
+async def handle_inbox_row(services: Services, row: InboxRow) -> str:
+    """Process one inbox row: normalise its body, then handle the event; return a short
     outcome word for the inbox."""
     forge_config = services.settings.forge(row.forge)
     if forge_config is None:
         return "unknown-forge"
-    if event is None:
-        event = normalise(
-            forge=row.forge,
-            forge_kind=forge_config.kind,
-            event_name=row.event,
-            event_type=row.event_type,
-            payload=bytes(row.body),
-            delivery_id=row.delivery_id,
-        )
+    event = normalise(
+        forge=row.forge,
+        forge_kind=forge_config.kind,
+        event_name=row.event,
+        event_type=row.event_type,
+        payload=bytes(row.body),
+        delivery_id=row.delivery_id,
+    )
     if isinstance(event, LabelEvent):
         # The snapshot must follow every change, the bot's own included, or later diffs lie.
         return await handle_label_change(services, event, ignored=is_ignored_actor(services, event))
