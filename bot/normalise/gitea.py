@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, NotRequired
+
+from pydantic import with_config
+from typing_extensions import TypedDict
+
 from bot.events import CommentEvent, CommentKind, IgnoredEvent, LabelEvent, NormalisedEvent
 from bot.normalise.common import (
     Context,
     Payload,
-    PositiveId,
-    Raw,
-    RawAction,
-    RawChanges,
-    RawComment,
-    RawIssue,
-    RawPullRequest,
-    RawRepository,
-    RawUser,
     Triaged,
     action_of,
     base_fields,
@@ -31,6 +27,17 @@ from bot.normalise.common import (
     short,
     synthetic_comment_id,
 )
+from bot.normalise.shapes import (
+    RAW,
+    PositiveId,
+    RawAction,
+    RawChanges,
+    RawComment,
+    RawIssue,
+    RawPullRequest,
+    RawRepository,
+    RawUser,
+)
 
 _COMMENT_ACTIONS = ("created", "edited")
 _LABEL_ACTIONS = ("label_updated", "label_cleared")
@@ -45,35 +52,40 @@ _REVIEW_SUBTYPES = frozenset(
 _REVIEWED = "reviewed"  # the action of every review delivery (api.HookIssueReviewed)
 
 
-class _CommentPayload(Raw):
+@with_config(RAW)
+class _CommentPayload(TypedDict):
     issue: RawIssue
     comment: RawComment
     repository: RawRepository
-    changes: RawChanges | None = None
-    is_pull: bool | None = None  # absent on older Gitea
-    pull_request: RawPullRequest | None = None  # not sent today; read if a version adds it
-    sender: RawUser | None = None
+    changes: NotRequired[RawChanges | None]
+    is_pull: NotRequired[bool | None]  # absent on older Gitea
+    pull_request: NotRequired[RawPullRequest | None]  # not sent today; read if a version adds it
+    sender: NotRequired[RawUser | None]
 
 
-class _Review(Raw):
-    type: str | None = None
-    content: str | None = None
-    id: PositiveId | None = None  # not sent today; used if a version adds it
+@with_config(RAW)
+class _Review(TypedDict):
+    type: NotRequired[str | None]
+    content: NotRequired[str | None]
+    id: NotRequired[PositiveId | None]  # not sent today; used if a version adds it
 
 
-class _ReviewPayload(Raw):
+@with_config(RAW)
+class _ReviewPayload(TypedDict):
     pull_request: RawPullRequest
     review: _Review
     repository: RawRepository
     sender: RawUser
 
 
+@with_config(RAW)
 class _IssueLabelPayload(RawAction):
     issue: RawIssue
     repository: RawRepository
     sender: RawUser
 
 
+@with_config(RAW)
 class _PullRequestLabelPayload(RawAction):
     pull_request: RawPullRequest
     repository: RawRepository
@@ -87,33 +99,35 @@ def _comment(
     if action not in _COMMENT_ACTIONS:
         return ignored(f"{what} action {short(action)} carries no trigger")
     raw = parse(_CommentPayload, payload, what)
+    comment, issue = raw["comment"], raw["issue"]
     if ctx.triage:
-        return Triaged(raw.repository.full_name, raw.issue.number, raw.comment.body or "")
-    fields = issue_fields(raw.issue)
-    if not fields["html_url"] and raw.comment.html_url:
+        return Triaged(raw["repository"]["full_name"], issue["number"], comment.get("body") or "")
+    fields = issue_fields(issue)
+    if not fields["html_url"] and comment.get("html_url"):
         # Issues of older Gitea versions carry no `html_url`; the comment's has it.
-        fields["html_url"] = raw.comment.html_url.partition("#")[0]
-    if raw.pull_request is not None:
-        pr_fields = pull_request_fields(raw.pull_request)
+        fields["html_url"] = comment["html_url"].partition("#")[0]
+    pull_request = raw.get("pull_request")
+    if pull_request is not None:
+        pr_fields = pull_request_fields(pull_request)
         fields["pull_request_head"] = pr_fields["pull_request_head"]
         fields["pull_request_base_ref"] = pr_fields["pull_request_base_ref"]
     is_pr = (
-        raw.is_pull is True
+        raw.get("is_pull") is True
         or event_type == "pull_request_comment"
-        or raw.issue.pull_request is not None
-        or raw.pull_request is not None
+        or issue.get("pull_request") is not None
+        or pull_request is not None
     )
     fields["is_pull_request"] = is_pr
     return build(
         CommentEvent,
         what,
-        **base_fields(ctx, raw.repository, editor_or_author(raw, action)),
+        **base_fields(ctx, raw["repository"], editor_or_author(raw, action)),
         **fields,
         action=action,
         comment_kind=CommentKind.PULL_REQUEST if is_pr else CommentKind.ISSUE,
-        comment_id=raw.comment.id,
-        comment_body=raw.comment.body or "",
-        previous_body=previous_body(raw.changes) if action == "edited" else None,
+        comment_id=comment["id"],
+        comment_body=comment.get("body") or "",
+        previous_body=previous_body(raw.get("changes")) if action == "edited" else None,
     )
 
 
@@ -124,26 +138,27 @@ def _review(
     if action != _REVIEWED:
         return ignored(f"{short(what)} action {short(action)} carries no trigger")
     raw = parse(_ReviewPayload, payload, short(what))
-    content = raw.review.content or ""
+    review, pull_request, repository = raw["review"], raw["pull_request"], raw["repository"]
+    content = review.get("content") or ""
     if not content.strip():
         return ignored("review without a body carries no trigger")
     if ctx.triage:
-        return Triaged(raw.repository.full_name, raw.pull_request.number, content)
-    fields = pull_request_fields(raw.pull_request)
+        return Triaged(repository["full_name"], pull_request["number"], content)
+    fields = pull_request_fields(pull_request)
     head = fields["pull_request_head"]
     # Gitea/Forgejo send no id for a review: derive a stable one (see synthetic_comment_id).
-    comment_id = raw.review.id or synthetic_comment_id(
-        raw.repository.full_name,
-        raw.pull_request.number,
-        raw.sender.login,
-        raw.review.type or event_name,
+    comment_id = review.get("id") or synthetic_comment_id(
+        repository["full_name"],
+        pull_request["number"],
+        raw["sender"]["login"],
+        review.get("type") or event_name,
         head.sha if head is not None else "",
         content,
     )
     return build(
         CommentEvent,
         short(what),
-        **base_fields(ctx, raw.repository, raw.sender),
+        **base_fields(ctx, repository, raw["sender"]),
         **fields,
         action="created",
         comment_kind=CommentKind.REVIEW,
@@ -154,25 +169,28 @@ def _review(
 
 def _labels(ctx: Context, event_name: str, payload: Payload) -> NormalisedEvent | Triaged:
     what = event_name
-    model = _PullRequestLabelPayload if event_name == "pull_request" else _IssueLabelPayload
-    raw = parse_acting(model, payload, what, _LABEL_ACTIONS)
+    shape = _PullRequestLabelPayload if event_name == "pull_request" else _IssueLabelPayload
+    raw: Any = parse_acting(shape, payload, what, _LABEL_ACTIONS)
     if isinstance(raw, IgnoredEvent):
         return raw
-    if isinstance(raw, _PullRequestLabelPayload):
+    repository = raw["repository"]
+    if event_name == "pull_request":
+        pull_request = raw["pull_request"]
         if ctx.triage:
-            return Triaged(raw.repository.full_name, raw.pull_request.number)
-        fields = pull_request_fields(raw.pull_request)
-        labels = raw.pull_request.labels
+            return Triaged(repository["full_name"], pull_request["number"])
+        fields = pull_request_fields(pull_request)
+        labels = pull_request.get("labels")
     else:
+        issue = raw["issue"]
         if ctx.triage:
-            return Triaged(raw.repository.full_name, raw.issue.number)
-        fields = issue_fields(raw.issue)
-        labels = raw.issue.labels
-    current = () if raw.action == "label_cleared" else label_names(labels)
+            return Triaged(repository["full_name"], issue["number"])
+        fields = issue_fields(issue)
+        labels = issue.get("labels")
+    current = () if raw["action"] == "label_cleared" else label_names(labels)
     return build(
         LabelEvent,
         what,
-        **base_fields(ctx, raw.repository, raw.sender),
+        **base_fields(ctx, repository, raw["sender"]),
         **fields,
         current_labels=current,
         labels_are_snapshot=True,

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NotRequired
+
+from pydantic import with_config
+from typing_extensions import TypedDict
 
 from bot.events import CommentEvent, CommentKind, IgnoredEvent, LabelEvent, NormalisedEvent
 from bot.normalise.common import (
     Context,
     Payload,
-    PositiveId,
-    Raw,
-    RawAction,
-    RawChanges,
-    RawComment,
-    RawIssue,
-    RawLabel,
-    RawPullRequest,
-    RawRepository,
-    RawUser,
     Triaged,
     base_fields,
     build,
@@ -32,51 +25,69 @@ from bot.normalise.common import (
     pull_request_fields,
     short,
 )
+from bot.normalise.shapes import (
+    RAW,
+    PositiveId,
+    RawAction,
+    RawChanges,
+    RawComment,
+    RawIssue,
+    RawLabel,
+    RawPullRequest,
+    RawRepository,
+    RawUser,
+)
 
 _COMMENT_ACTIONS = {"created": "created", "edited": "edited"}
 _REVIEW_ACTIONS = {"submitted": "created", "edited": "edited"}
 _LABEL_ACTIONS = ("labeled", "unlabeled")
 
 
+@with_config(RAW)
 class _IssueCommentPayload(RawAction):
     issue: RawIssue
     comment: RawComment
     repository: RawRepository
-    changes: RawChanges | None = None
-    sender: RawUser | None = None
+    changes: NotRequired[RawChanges | None]
+    sender: NotRequired[RawUser | None]
 
 
+@with_config(RAW)
 class _ReviewCommentPayload(RawAction):
     pull_request: RawPullRequest
     comment: RawComment
     repository: RawRepository
-    changes: RawChanges | None = None
-    sender: RawUser | None = None
+    changes: NotRequired[RawChanges | None]
+    sender: NotRequired[RawUser | None]
 
 
-class _Review(Raw):
+@with_config(RAW)
+class _Review(TypedDict):
     id: PositiveId
-    body: str | None = None
+    body: NotRequired[str | None]
     user: RawUser
 
 
+@with_config(RAW)
 class _ReviewPayload(RawAction):
     pull_request: RawPullRequest
     review: _Review
     repository: RawRepository
-    changes: RawChanges | None = None
+    changes: NotRequired[RawChanges | None]
 
 
+@with_config(RAW)
 class _IssueLabelPayload(RawAction):
     issue: RawIssue
-    label: RawLabel | None = None
+    label: NotRequired[RawLabel | None]
     repository: RawRepository
     sender: RawUser
 
 
+@with_config(RAW)
 class _PullRequestLabelPayload(RawAction):
     pull_request: RawPullRequest
-    label: RawLabel | None = None
+    label: NotRequired[RawLabel | None]
     repository: RawRepository
     sender: RawUser
 
@@ -86,20 +97,21 @@ def _issue_comment(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     raw = parse_acting(_IssueCommentPayload, payload, what, _COMMENT_ACTIONS)
     if isinstance(raw, IgnoredEvent):
         return raw
-    action = raw.action
+    action, comment = raw["action"], raw["comment"]
     if ctx.triage:
-        return Triaged(raw.repository.full_name, raw.issue.number, raw.comment.body or "")
-    fields = issue_fields(raw.issue)
+        number = raw["issue"]["number"]
+        return Triaged(raw["repository"]["full_name"], number, comment.get("body") or "")
+    fields = issue_fields(raw["issue"])
     return build(
         CommentEvent,
         what,
-        **base_fields(ctx, raw.repository, editor_or_author(raw, action)),
+        **base_fields(ctx, raw["repository"], editor_or_author(raw, action)),
         **fields,
         action=_COMMENT_ACTIONS[action],
         comment_kind=CommentKind.PULL_REQUEST if fields["is_pull_request"] else CommentKind.ISSUE,
-        comment_id=raw.comment.id,
-        comment_body=raw.comment.body or "",
-        previous_body=previous_body(raw.changes) if action == "edited" else None,
+        comment_id=comment["id"],
+        comment_body=comment.get("body") or "",
+        previous_body=previous_body(raw.get("changes")) if action == "edited" else None,
     )
 
 
@@ -108,19 +120,20 @@ def _review_comment(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged
     raw = parse_acting(_ReviewCommentPayload, payload, what, _COMMENT_ACTIONS)
     if isinstance(raw, IgnoredEvent):
         return raw
-    action = raw.action
+    action, comment = raw["action"], raw["comment"]
     if ctx.triage:
-        return Triaged(raw.repository.full_name, raw.pull_request.number, raw.comment.body or "")
+        number = raw["pull_request"]["number"]
+        return Triaged(raw["repository"]["full_name"], number, comment.get("body") or "")
     return build(
         CommentEvent,
         what,
-        **base_fields(ctx, raw.repository, editor_or_author(raw, action)),
-        **pull_request_fields(raw.pull_request),
+        **base_fields(ctx, raw["repository"], editor_or_author(raw, action)),
+        **pull_request_fields(raw["pull_request"]),
         action=_COMMENT_ACTIONS[action],
         comment_kind=CommentKind.REVIEW_COMMENT,
-        comment_id=raw.comment.id,
-        comment_body=raw.comment.body or "",
-        previous_body=previous_body(raw.changes) if action == "edited" else None,
+        comment_id=comment["id"],
+        comment_body=comment.get("body") or "",
+        previous_body=previous_body(raw.get("changes")) if action == "edited" else None,
     )
 
 
@@ -129,21 +142,22 @@ def _review(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     raw = parse_acting(_ReviewPayload, payload, what, _REVIEW_ACTIONS)
     if isinstance(raw, IgnoredEvent):
         return raw
-    action = raw.action
-    if not (raw.review.body or "").strip():
+    action, review = raw["action"], raw["review"]
+    body = review.get("body") or ""
+    if not body.strip():
         return ignored(f"{what} without a body carries no trigger")
     if ctx.triage:
-        return Triaged(raw.repository.full_name, raw.pull_request.number, raw.review.body)
+        return Triaged(raw["repository"]["full_name"], raw["pull_request"]["number"], body)
     return build(
         CommentEvent,
         what,
-        **base_fields(ctx, raw.repository, raw.review.user),
-        **pull_request_fields(raw.pull_request),
+        **base_fields(ctx, raw["repository"], review["user"]),
+        **pull_request_fields(raw["pull_request"]),
         action=_REVIEW_ACTIONS[action],
         comment_kind=CommentKind.REVIEW,
-        comment_id=raw.review.id,
-        comment_body=raw.review.body or "",
-        previous_body=previous_body(raw.changes) if action == "edited" else None,
+        comment_id=review["id"],
+        comment_body=body,
+        previous_body=previous_body(raw.get("changes")) if action == "edited" else None,
     )
 
 
@@ -153,12 +167,13 @@ def _label_change(action: str, label: RawLabel | None, current: tuple[str, ...])
         # semantics of Gitea/Forgejo so the change is still computed against the stored set.
         return {"current_labels": current, "labels_are_snapshot": True}
     # Keep `current_labels` consistent with the change even if the payload's list lags behind.
+    name = label["name"]
     if action == "labeled":
-        current_set = set(current) | {label.name}
-        added, removed = (label.name,), ()
+        current_set = set(current) | {name}
+        added, removed = (name,), ()
     else:
-        current_set = set(current) - {label.name}
-        added, removed = (), (label.name,)
+        current_set = set(current) - {name}
+        added, removed = (), (name,)
     return {
         "current_labels": tuple(sorted(current_set)),
         "labels_added": added,
@@ -171,15 +186,15 @@ def _issues(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     raw = parse_acting(_IssueLabelPayload, payload, what, _LABEL_ACTIONS)
     if isinstance(raw, IgnoredEvent):
         return raw
-    action = raw.action
+    issue = raw["issue"]
     if ctx.triage:
-        return Triaged(raw.repository.full_name, raw.issue.number)
+        return Triaged(raw["repository"]["full_name"], issue["number"])
     return build(
         LabelEvent,
         what,
-        **base_fields(ctx, raw.repository, raw.sender),
-        **issue_fields(raw.issue),
-        **_label_change(action, raw.label, label_names(raw.issue.labels)),
+        **base_fields(ctx, raw["repository"], raw["sender"]),
+        **issue_fields(issue),
+        **_label_change(raw["action"], raw.get("label"), label_names(issue.get("labels"))),
     )
 
 
@@ -188,15 +203,16 @@ def _pull_request(ctx: Context, payload: Payload) -> NormalisedEvent | Triaged:
     raw = parse_acting(_PullRequestLabelPayload, payload, what, _LABEL_ACTIONS)
     if isinstance(raw, IgnoredEvent):
         return raw
-    action = raw.action
+    pull_request = raw["pull_request"]
     if ctx.triage:
-        return Triaged(raw.repository.full_name, raw.pull_request.number)
+        return Triaged(raw["repository"]["full_name"], pull_request["number"])
+    labels = label_names(pull_request.get("labels"))
     return build(
         LabelEvent,
         what,
-        **base_fields(ctx, raw.repository, raw.sender),
-        **pull_request_fields(raw.pull_request),
-        **_label_change(action, raw.label, label_names(raw.pull_request.labels)),
+        **base_fields(ctx, raw["repository"], raw["sender"]),
+        **pull_request_fields(pull_request),
+        **_label_change(raw["action"], raw.get("label"), labels),
     )
 
 
