@@ -118,3 +118,7 @@ NormalisedEvent = CommentEvent | LabelEvent | PingEvent | IgnoredEvent
 
 class PayloadError(ValueError):
     """The payload lacks fields the event needs, or has them with the wrong type."""
+
+
+class MalformedJsonError(PayloadError):
+    """The body is not JSON at all."""

@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from bot.appkeys import INBOX, SETTINGS, WORKER
-from bot.events import IgnoredEvent, PayloadError, PingEvent
+from bot.events import IgnoredEvent, MalformedJsonError, PayloadError, PingEvent
 from bot.logs import get_logger, log_event
 from bot.normalise import Triaged, triage
 from bot.observability.metrics import METRICS
@@ -131,7 +131,9 @@ async def _receive(request: web.Request, started: float) -> web.Response:
         )
     except PayloadError as error:
         reason = str(error).splitlines()[0][:300]
-        return _reply(400, reason if reason.startswith("malformed JSON") else f"payload: {reason}")
+        if not isinstance(error, MalformedJsonError):
+            reason = f"payload: {reason}"
+        return _reply(400, reason)
     fields: dict[str, object] = {
         "delivery": delivery_id,
         "forge": forge_name,

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.events import CommentEvent, ForgeKind, IgnoredEvent, LabelEvent, PayloadError, PingEvent
+from bot.events import (
+    CommentEvent,
+    ForgeKind,
+    IgnoredEvent,
+    LabelEvent,
+    MalformedJsonError,
+    PayloadError,
+    PingEvent,
+)
 from bot.normalise import Triaged, diff_label_snapshot, normalise, resolve_label_event, triage
 
 # The checkout sits next to `shared/` (here /work/main beside /work/shared; in CI likewise).
@@ -328,10 +336,13 @@ BAD_BODIES = [
     ],
 )
 def test_bad_bodies(kind: ForgeKind, event: str, body: bytes, needle: str) -> None:
-    with pytest.raises(PayloadError, match=needle):
+    with pytest.raises(PayloadError, match=needle) as normalised:
         run(kind, event, None, body)
-    with pytest.raises(PayloadError, match=needle):
+    with pytest.raises(PayloadError, match=needle) as triaged:
         triage(forge="f", forge_kind=kind, event_name=event, event_type=None, payload=body)
+    malformed = needle == "malformed JSON"  # intake answers these without "payload:"
+    assert isinstance(normalised.value, MalformedJsonError) is malformed
+    assert isinstance(triaged.value, MalformedJsonError) is malformed
 
 
 @FUZZ

@@ -37,7 +37,7 @@ async def handle_inbox_row(services: Services, row: InboxRow) -> str:
         forge_kind=forge_config.kind,
         event_name=row.event,
         event_type=row.event_type,
-        payload=bytes(row.body),
+        payload=row.body,
         delivery_id=row.delivery_id,
     )
     if isinstance(event, LabelEvent):

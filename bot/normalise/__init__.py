@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.events import ForgeKind, IgnoredEvent, NormalisedEvent, PayloadError, PingEvent
-from bot.normalise.common import Context, RawObject, Triaged, parse
+from bot.normalise.common import Context, Triaged, require_json_object
 from bot.normalise.gitea import normalise_gitea
 from bot.normalise.github import normalise_github
 from bot.normalise.labels import diff_label_snapshot, resolve_label_event
@@ -71,8 +71,7 @@ def _dispatch(
     if not isinstance(payload, dict | bytes):
         raise PayloadError(f"payload: expected a JSON object, got {type(payload).__name__}")
     if event_name == "ping":
-        if isinstance(payload, bytes):
-            parse(RawObject, payload, "ping")  # malformed JSON is refused whatever the event
+        require_json_object(payload, "ping")
         return PingEvent(forge=forge)
     ctx = Context(forge=forge, forge_kind=kind, delivery_id=delivery_id, triage=triage)
     if kind is ForgeKind.GITHUB:

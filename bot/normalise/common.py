@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from bot.events import (
     ForgeKind,
     IgnoredEvent,
+    MalformedJsonError,
     PayloadError,
     PullRequestHead,
     RepositoryRef,
@@ -101,7 +102,19 @@ def parse(shape: type[T], payload: Payload, what: str) -> T:
             return _adapter(shape).validate_json(payload)
         return _adapter(shape).validate_python(payload)
     except ValidationError as exc:
-        raise PayloadError(describe_validation_error(exc, what)) from None
+        error = MalformedJsonError if _is_malformed_json(exc) else PayloadError
+        raise error(describe_validation_error(exc, what)) from None
+
+
+def _is_malformed_json(exc: ValidationError) -> bool:
+    errors = exc.errors(include_url=False, include_input=False)
+    return bool(errors) and errors[0]["type"] == "json_invalid"
+
+
+def require_json_object(payload: Payload, what: str) -> None:
+    """Refuse a body that is not a JSON object, even for an event whose fields are not read."""
+    if isinstance(payload, bytes):
+        parse(RawObject, payload, what)
 
 
 def build(model: type[M], what: str, **fields: Any) -> M:
@@ -144,8 +157,7 @@ def ignored(reason: str) -> IgnoredEvent:
 def no_trigger(payload: Payload, reason: str) -> IgnoredEvent:
     """An event the bot has no use for: ignored, once its body is known to be a JSON object
     (malformed JSON is refused whatever the event)."""
-    if isinstance(payload, bytes):
-        parse(RawObject, payload, "payload")
+    require_json_object(payload, "payload")
     return ignored(reason)
 
 
